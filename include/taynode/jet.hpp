@@ -7,3 +7,4 @@
 #include "taynode/jet/functions.hpp"
 #include "taynode/jet/jet.hpp"
 #include "taynode/jet/rules.hpp"
+#include "taynode/jet/scalar.hpp"

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "taynode/config.hpp"
+#include "taynode/jet/scalar.hpp"
 
 namespace taynode {
 
@@ -105,7 +106,6 @@ TAYNODE_DUAL_COMPARISON(>=)
 namespace dual_detail {
 using std::abs, std::acos, std::asin, std::atan, std::atan2, std::cbrt, std::cos, std::cosh, std::erf, std::exp,
     std::expm1, std::log, std::log1p, std::pow, std::sin, std::sinh, std::sqrt, std::tan, std::tanh;
-template <class T> TAYNODE_HD constexpr T logistic(const T& x) { return T(1) / (T(1) + exp(-x)); }
 }  // namespace dual_detail
 
 template <class T> TAYNODE_HD Dual<T> exp(const Dual<T>& a) {
@@ -197,21 +197,13 @@ template <class T> TAYNODE_HD Dual<T> erf(const Dual<T>& a) {
 // σ' = σ(1 − σ)
 template <class T> TAYNODE_HD Dual<T> sigmoid(const Dual<T>& a) {
   using namespace dual_detail;
-  T s;
-  if constexpr (is_dual<T>::value) s = sigmoid(a.primal);
-  else s = logistic(a.primal);
+  const T s = sigmoid(a.primal);
   return {s, s * (1 - s) * a.tangent};
 }
 // softplus' = σ
 template <class T> TAYNODE_HD Dual<T> softplus(const Dual<T>& a) {
   using namespace dual_detail;
-  T y;
-  if constexpr (is_dual<T>::value) y = softplus(a.primal);
-  else y = (a.primal > T(0) ? a.primal : T(0)) + log1p(exp(-abs(a.primal)));
-  T s;
-  if constexpr (is_dual<T>::value) s = sigmoid(a.primal);
-  else s = logistic(a.primal);
-  return {y, s * a.tangent};
+  return {softplus(a.primal), sigmoid(a.primal) * a.tangent};
 }
 template <class T> TAYNODE_HD Dual<T> abs(const Dual<T>& a) { return a < 0 ? -a : a; }
 template <class T> TAYNODE_HD Dual<T> min(const Dual<T>& a, const Dual<T>& b) { return b < a ? b : a; }
