@@ -16,6 +16,13 @@
 #include "taynode/config.hpp"
 #include "taynode/jet/rules.hpp"
 
+// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
+// indices it flags are never reached; checked with AddressSanitizer and UBSan).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
+
 namespace taynode {
 
 template <class T, int K>
@@ -24,7 +31,7 @@ class Jet;
 // Base of every jet expression (CRTP).
 template <class E>
 struct JetExpr {
-  TAYNODE_HD constexpr const E& derived() const { return static_cast<const E&>(*this); }
+  TAYNODE_INLINE TAYNODE_HD constexpr const E& derived() const { return static_cast<const E&>(*this); }
 };
 
 template <class E>
@@ -77,7 +84,7 @@ struct Sum : JetExpr<Sum<A, B>> {
   TAYNODE_JET_NODE_TYPES(A, std::remove_cvref_t<A>::is_cheap && std::remove_cvref_t<B>::is_cheap)
   A a;
   B b;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const { return a.coeff(k) + b.coeff(k); }
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const { return a.coeff(k) + b.coeff(k); }
 };
 
 // a − b:  y_k = a_k − b_k
@@ -86,7 +93,7 @@ struct Difference : JetExpr<Difference<A, B>> {
   TAYNODE_JET_NODE_TYPES(A, std::remove_cvref_t<A>::is_cheap && std::remove_cvref_t<B>::is_cheap)
   A a;
   B b;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const { return a.coeff(k) - b.coeff(k); }
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const { return a.coeff(k) - b.coeff(k); }
 };
 
 // −a:  y_k = −a_k
@@ -94,7 +101,7 @@ template <class A>
 struct Negation : JetExpr<Negation<A>> {
   TAYNODE_JET_NODE_TYPES(A, std::remove_cvref_t<A>::is_cheap)
   A a;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const { return -a.coeff(k); }
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const { return -a.coeff(k); }
 };
 
 // s·a:  y_k = s·a_k
@@ -103,7 +110,7 @@ struct Scaled : JetExpr<Scaled<A>> {
   TAYNODE_JET_NODE_TYPES(A, std::remove_cvref_t<A>::is_cheap)
   A a;
   scalar_type s;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const { return s * a.coeff(k); }
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const { return s * a.coeff(k); }
 };
 
 // a/s:  y_k = a_k / s
@@ -112,7 +119,7 @@ struct DividedByScalar : JetExpr<DividedByScalar<A>> {
   TAYNODE_JET_NODE_TYPES(A, std::remove_cvref_t<A>::is_cheap)
   A a;
   scalar_type s;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const { return a.coeff(k) / s; }
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const { return a.coeff(k) / s; }
 };
 
 // s·a + c (a constant shift only moves the value):  y_0 = s·a_0 + c,  y_k = s·a_k
@@ -122,14 +129,14 @@ struct Affine : JetExpr<Affine<A>> {
   A a;
   scalar_type s;
   scalar_type c;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const { return k == 0 ? s * a.coeff(0) + c : s * a.coeff(k); }
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const { return k == 0 ? s * a.coeff(0) + c : s * a.coeff(k); }
 };
 
 // Indexable view of an expression's coefficients, for the rules.
 template <class A>
 struct Coefficients {
   const A& a;
-  TAYNODE_HD constexpr auto operator[](int k) const { return a.coeff(k); }
+  TAYNODE_INLINE TAYNODE_HD constexpr auto operator[](int k) const { return a.coeff(k); }
 };
 
 // a·b, the Cauchy product:  y_k = Σ_{j=0}^{k} a_j b_{k-j}
@@ -138,7 +145,7 @@ struct Product : JetExpr<Product<A, B>> {
   TAYNODE_JET_NODE_TYPES(A, false)
   A a;
   B b;
-  TAYNODE_HD constexpr scalar_type coeff(int k) const {
+  TAYNODE_INLINE TAYNODE_HD constexpr scalar_type coeff(int k) const {
     return rules::product(k, Coefficients<A>{a}, Coefficients<B>{b});
   }
 };
@@ -151,68 +158,68 @@ struct Product : JetExpr<Product<A, B>> {
 
 template <class A, class B>
   requires CompatibleJets<A, B>
-TAYNODE_HD constexpr auto operator+(A&& a, B&& b) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator+(A&& a, B&& b) {
   return expr::Sum<held_t<A&&>, held_t<B&&>>{{}, std::forward<A>(a), std::forward<B>(b)};
 }
 template <class A, class B>
   requires CompatibleJets<A, B>
-TAYNODE_HD constexpr auto operator-(A&& a, B&& b) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator-(A&& a, B&& b) {
   return expr::Difference<held_t<A&&>, held_t<B&&>>{{}, std::forward<A>(a), std::forward<B>(b)};
 }
 template <class A, class B>
   requires CompatibleJets<A, B>
-TAYNODE_HD constexpr auto operator*(A&& a, B&& b) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator*(A&& a, B&& b) {
   return expr::Product<factor_t<A&&>, factor_t<B&&>>{{}, std::forward<A>(a), std::forward<B>(b)};
 }
 template <class A>
   requires is_jet_expr_v<A>
-TAYNODE_HD constexpr auto operator-(A&& a) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator-(A&& a) {
   return expr::Negation<held_t<A&&>>{{}, std::forward<A>(a)};
 }
 template <class A>
   requires is_jet_expr_v<A>
-TAYNODE_HD constexpr decltype(auto) operator+(A&& a) {
+TAYNODE_INLINE TAYNODE_HD constexpr decltype(auto) operator+(A&& a) {
   return std::forward<A>(a);
 }
 
 // With plain numbers.
 template <class A, class S>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator*(A&& a, S s) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator*(A&& a, S s) {
   using T = typename std::remove_cvref_t<A>::scalar_type;
   return expr::Scaled<held_t<A&&>>{{}, std::forward<A>(a), T(s)};
 }
 template <class S, class A>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator*(S s, A&& a) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator*(S s, A&& a) {
   return std::forward<A>(a) * s;
 }
 template <class A, class S>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator/(A&& a, S s) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator/(A&& a, S s) {
   using T = typename std::remove_cvref_t<A>::scalar_type;
   return expr::DividedByScalar<held_t<A&&>>{{}, std::forward<A>(a), T(s)};
 }
 template <class A, class S>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator+(A&& a, S s) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator+(A&& a, S s) {
   using T = typename std::remove_cvref_t<A>::scalar_type;
   return expr::Affine<held_t<A&&>>{{}, std::forward<A>(a), T(1), T(s)};
 }
 template <class S, class A>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator+(S s, A&& a) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator+(S s, A&& a) {
   return std::forward<A>(a) + s;
 }
 template <class A, class S>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator-(A&& a, S s) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator-(A&& a, S s) {
   using T = typename std::remove_cvref_t<A>::scalar_type;
   return expr::Affine<held_t<A&&>>{{}, std::forward<A>(a), T(1), -T(s)};
 }
 template <class S, class A>
   requires JetScalarOperand<S, A>
-TAYNODE_HD constexpr auto operator-(S s, A&& a) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto operator-(S s, A&& a) {
   using T = typename std::remove_cvref_t<A>::scalar_type;
   return expr::Affine<held_t<A&&>>{{}, std::forward<A>(a), T(-1), T(s)};
 }
@@ -221,17 +228,17 @@ TAYNODE_HD constexpr auto operator-(S s, A&& a) {
 #define TAYNODE_JET_COMPARISON(OP)                                                               \
   template <class A, class B>                                                                    \
     requires CompatibleJets<A, B>                                                                \
-  TAYNODE_HD constexpr bool operator OP(const A& a, const B& b) {                                \
+  TAYNODE_INLINE TAYNODE_HD constexpr bool operator OP(const A& a, const B& b) {                                \
     return a.coeff(0) OP b.coeff(0);                                                             \
   }                                                                                              \
   template <class A, class S>                                                                    \
     requires JetScalarOperand<S, A>                                                              \
-  TAYNODE_HD constexpr bool operator OP(const A& a, const S& s) {                                \
+  TAYNODE_INLINE TAYNODE_HD constexpr bool operator OP(const A& a, const S& s) {                                \
     return a.coeff(0) OP typename A::scalar_type(s);                                             \
   }                                                                                              \
   template <class S, class A>                                                                    \
     requires JetScalarOperand<S, A>                                                              \
-  TAYNODE_HD constexpr bool operator OP(const S& s, const A& a) {                                \
+  TAYNODE_INLINE TAYNODE_HD constexpr bool operator OP(const S& s, const A& a) {                                \
     return typename A::scalar_type(s) OP a.coeff(0);                                             \
   }
 TAYNODE_JET_COMPARISON(==)
@@ -243,3 +250,7 @@ TAYNODE_JET_COMPARISON(>=)
 #undef TAYNODE_JET_COMPARISON
 
 }  // namespace taynode
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

@@ -12,6 +12,13 @@
 #include "taynode/config.hpp"
 #include "taynode/jet/expression.hpp"
 
+// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
+// indices it flags are never reached; checked with AddressSanitizer and UBSan).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
+
 namespace taynode {
 
 template <class T, int K>
@@ -24,12 +31,12 @@ class Jet : public JetExpr<Jet<T, K>> {
   static constexpr bool is_cheap = true;
 
   // The zero series.
-  TAYNODE_HD constexpr Jet() : c_{} {}
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet() : c_{} {}
   // The constant path c0.
-  TAYNODE_HD constexpr Jet(const T& c0) : c_{} { c_[0] = c0; }
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet(const T& c0) : c_{} { c_[0] = c0; }
   template <class S>
     requires(std::is_arithmetic_v<S> && !std::is_same_v<S, T>)
-  TAYNODE_HD constexpr Jet(S c0) : Jet(T(c0)) {}
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet(S c0) : Jet(T(c0)) {}
   // From all K+1 normalized coefficients.
   constexpr explicit Jet(const std::array<T, K + 1>& c) {
     for (int k = 0; k <= K; ++k) c_[k] = c[k];
@@ -37,7 +44,8 @@ class Jet : public JetExpr<Jet<T, K>> {
   // Evaluates an expression.
   template <class E>
     requires(is_jet_expr_v<E> && !std::is_same_v<E, Jet>)
-  TAYNODE_HD constexpr Jet(const JetExpr<E>& e) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet(const JetExpr<E>& e) {
+#pragma GCC unroll 32
     for (int k = 0; k <= K; ++k) c_[k] = e.derived().coeff(k);
   }
 
@@ -62,65 +70,66 @@ class Jet : public JetExpr<Jet<T, K>> {
   // expression may contain the target itself (x = x*x).
   template <class E>
     requires(is_jet_expr_v<E> && !std::is_same_v<E, Jet>)
-  TAYNODE_HD constexpr Jet& operator=(const JetExpr<E>& e) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator=(const JetExpr<E>& e) {
+#pragma GCC unroll 32
     for (int k = K; k >= 0; --k) c_[k] = e.derived().coeff(k);
     return *this;
   }
-  TAYNODE_HD constexpr Jet& operator=(const T& c0) { return *this = Jet(c0); }
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator=(const T& c0) { return *this = Jet(c0); }
 
   template <class E>
     requires is_jet_expr_v<E>
-  TAYNODE_HD constexpr Jet& operator+=(const E& e) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator+=(const E& e) {
     for (int k = K; k >= 0; --k) c_[k] += e.coeff(k);
     return *this;
   }
   template <class E>
     requires is_jet_expr_v<E>
-  TAYNODE_HD constexpr Jet& operator-=(const E& e) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator-=(const E& e) {
     for (int k = K; k >= 0; --k) c_[k] -= e.coeff(k);
     return *this;
   }
   template <class E>
     requires is_jet_expr_v<E>
-  TAYNODE_HD constexpr Jet& operator*=(const E& e) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator*=(const E& e) {
     return *this = *this * e;
   }
   template <class E>
     requires is_jet_expr_v<E>
-  TAYNODE_HD constexpr Jet& operator/=(const E& e);  // defined with the quotient rule
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator/=(const E& e);  // defined with the quotient rule
 
   template <class S>
     requires JetScalarOperand<S, Jet>
-  TAYNODE_HD constexpr Jet& operator+=(S s) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator+=(S s) {
     c_[0] += T(s);
     return *this;
   }
   template <class S>
     requires JetScalarOperand<S, Jet>
-  TAYNODE_HD constexpr Jet& operator-=(S s) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator-=(S s) {
     c_[0] -= T(s);
     return *this;
   }
   template <class S>
     requires JetScalarOperand<S, Jet>
-  TAYNODE_HD constexpr Jet& operator*=(S s) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator*=(S s) {
     for (int k = 0; k <= K; ++k) c_[k] *= T(s);
     return *this;
   }
   template <class S>
     requires JetScalarOperand<S, Jet>
-  TAYNODE_HD constexpr Jet& operator/=(S s) {
+  TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator/=(S s) {
     for (int k = 0; k <= K; ++k) c_[k] /= T(s);
     return *this;
   }
 
   // Normalized coefficient c_k.
-  TAYNODE_HD constexpr T& operator[](int k) { return c_[k]; }
-  TAYNODE_HD constexpr const T& operator[](int k) const { return c_[k]; }
-  TAYNODE_HD constexpr T coeff(int k) const { return c_[k]; }
-  TAYNODE_HD constexpr const T& value() const { return c_[0]; }
+  TAYNODE_INLINE TAYNODE_HD constexpr T& operator[](int k) { return c_[k]; }
+  TAYNODE_INLINE TAYNODE_HD constexpr const T& operator[](int k) const { return c_[k]; }
+  TAYNODE_INLINE TAYNODE_HD constexpr T coeff(int k) const { return c_[k]; }
+  TAYNODE_INLINE TAYNODE_HD constexpr const T& value() const { return c_[0]; }
   // The k-th derivative of the path at 0: k!·c_k.
-  TAYNODE_HD constexpr T derivative(int k) const {
+  TAYNODE_INLINE TAYNODE_HD constexpr T derivative(int k) const {
     T d = c_[k];
     for (int i = 2; i <= k; ++i) d *= T(i);
     return d;
@@ -130,8 +139,8 @@ class Jet : public JetExpr<Jet<T, K>> {
     for (int k = 0; k <= K; ++k) c[k] = c_[k];
     return c;
   }
-  TAYNODE_HD constexpr T* data() { return c_; }
-  TAYNODE_HD constexpr const T* data() const { return c_; }
+  TAYNODE_INLINE TAYNODE_HD constexpr T* data() { return c_; }
+  TAYNODE_INLINE TAYNODE_HD constexpr const T* data() const { return c_; }
 
  private:
   T c_[K + 1];
@@ -139,7 +148,7 @@ class Jet : public JetExpr<Jet<T, K>> {
 
 // The evaluated form of an expression: the Jet itself (by reference) or a new Jet.
 template <class E>
-TAYNODE_HD constexpr decltype(auto) evaluate(const JetExpr<E>& e) {
+TAYNODE_INLINE TAYNODE_HD constexpr decltype(auto) evaluate(const JetExpr<E>& e) {
   if constexpr (is_jet_v<E>)
     return (e.derived());
   else
@@ -147,3 +156,7 @@ TAYNODE_HD constexpr decltype(auto) evaluate(const JetExpr<E>& e) {
 }
 
 }  // namespace taynode
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

@@ -22,21 +22,39 @@
 
 #include "taynode/config.hpp"
 
+// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
+// indices it flags are never reached; checked with AddressSanitizer and UBSan).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
+
 namespace taynode::rules {
 
 template <class Y>
 using value_t = std::remove_cvref_t<decltype(std::declval<Y&>()[0])>;
 
-// Σ_{j=lo}^{hi} w(j)·a_j·b_{k-j}, the convolution all rules are built from.
+// 1/k without a division for the orders jets use (a division in every step would sit on the
+// recurrence's critical path).
+template <class T>
+TAYNODE_HD constexpr T inverse(int k) {
+  constexpr int table_size = 17;
+  constexpr T table[table_size] = {T(0),     T(1),      T(1) / 2,  T(1) / 3,  T(1) / 4,  T(1) / 5,
+                                   T(1) / 6, T(1) / 7,  T(1) / 8,  T(1) / 9,  T(1) / 10, T(1) / 11,
+                                   T(1) / 12, T(1) / 13, T(1) / 14, T(1) / 15, T(1) / 16};
+  return k < table_size ? table[k] : T(1) * inverse<T>(k);
+}
+
+// Σ_{j=lo}^{hi} a_j·b_{k-j}, the convolution all rules are built from.
 template <class T, class A, class B>
-TAYNODE_HD constexpr T convolve(int k, int lo, int hi, const A& a, const B& b) {
+TAYNODE_INLINE TAYNODE_HD constexpr T convolve(int k, int lo, int hi, const A& a, const B& b) {
   T s(0);
   for (int j = lo; j <= hi; ++j) s += a[j] * b[k - j];
   return s;
 }
 // Σ_{j=lo}^{hi} j·a_j·b_{k-j}
 template <class T, class A, class B>
-TAYNODE_HD constexpr T convolve_weighted(int k, int lo, int hi, const A& a, const B& b) {
+TAYNODE_INLINE TAYNODE_HD constexpr T convolve_weighted(int k, int lo, int hi, const A& a, const B& b) {
   T s(0);
   for (int j = lo; j <= hi; ++j) s += T(j) * a[j] * b[k - j];
   return s;
@@ -44,13 +62,13 @@ TAYNODE_HD constexpr T convolve_weighted(int k, int lo, int hi, const A& a, cons
 
 // y = u·v:  y_k = Σ_{j=0}^{k} u_j v_{k-j}
 template <class U, class V>
-TAYNODE_HD constexpr auto product(int k, const U& u, const V& v) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto product(int k, const U& u, const V& v) {
   return convolve<value_t<U>>(k, 0, k, u, v);
 }
 
 // y = u²:  y_k = Σ_{j=0}^{k} u_j u_{k-j}  (symmetric: half the terms, doubled)
 template <class U>
-TAYNODE_HD constexpr auto square(int k, const U& u) {
+TAYNODE_INLINE TAYNODE_HD constexpr auto square(int k, const U& u) {
   using T = value_t<U>;
   T s = convolve<T>(k, 0, (k - 1) / 2, u, u);
   s += s;
@@ -60,41 +78,41 @@ TAYNODE_HD constexpr auto square(int k, const U& u) {
 
 // y = u/v, i.e. y·v = u:  y_k = (u_k − Σ_{j=0}^{k-1} y_j v_{k-j}) / v_0
 template <class U, class V, class Y>
-TAYNODE_HD constexpr void quotient(int k, const U& u, const V& v, Y& y) {
+TAYNODE_INLINE TAYNODE_HD constexpr void quotient(int k, const U& u, const V& v, Y& y) {
   using T = value_t<Y>;
-  y[k] = (u[k] - convolve<T>(k, 0, k - 1, y, v)) / v[0];
+  y[k] = (u[k] - convolve<T>(k, 0, k - 1, y, v)) * (T(1) / v[0]);
 }
 
 // y = a/v for a constant a:  y_k = −(Σ_{j=0}^{k-1} y_j v_{k-j}) / v_0, y_0 = a/v_0
 template <class T, class V, class Y>
-TAYNODE_HD constexpr void reciprocal(int k, T a, const V& v, Y& y) {
+TAYNODE_INLINE TAYNODE_HD constexpr void reciprocal(int k, T a, const V& v, Y& y) {
   if (k == 0) { y[0] = a / v[0]; return; }
-  y[k] = -convolve<T>(k, 0, k - 1, y, v) / v[0];
+  y[k] = -convolve<T>(k, 0, k - 1, y, v) * (T(1) / v[0]);
 }
 
 // y = √u, i.e. y² = u:  y_k = (u_k − Σ_{j=1}^{k-1} y_j y_{k-j}) / (2 y_0)
 template <class U, class Y>
-TAYNODE_HD void sqrt(int k, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void sqrt(int k, const U& u, Y& y) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::sqrt(u[0]); return; }
-  y[k] = (u[k] - convolve<T>(k, 1, k - 1, y, y)) / (T(2) * y[0]);
+  y[k] = (u[k] - convolve<T>(k, 1, k - 1, y, y)) * (T(0.5) / y[0]);
 }
 
 // y = u^a, from u·y' = a·y·u':  k·u_0·y_k = Σ_{j=1}^{k} (a·j − (k−j))·u_j·y_{k-j}   (k ≥ 1)
 template <class T, class U, class Y>
-TAYNODE_HD void power_step(int k, T a, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void power_step(int k, T a, const U& u, Y& y) {
   T s(0);
   for (int j = 1; j <= k; ++j) s += (a * T(j) - T(k - j)) * u[j] * y[k - j];
-  y[k] = s / (T(k) * u[0]);
+  y[k] = s * (inverse<T>(k) / u[0]);
 }
 template <class T, class U, class Y>
-TAYNODE_HD void power(int k, T a, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void power(int k, T a, const U& u, Y& y) {
   if (k == 0) { y[0] = std::pow(u[0], a); return; }
   power_step(k, a, u, y);
 }
 // y = ∛u: the power rule with a = 1/3, anchored at the real cube root (defined for u_0 < 0)
 template <class U, class Y>
-TAYNODE_HD void cbrt(int k, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void cbrt(int k, const U& u, Y& y) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::cbrt(u[0]); return; }
   power_step(k, T(1) / T(3), u, y);
@@ -102,36 +120,36 @@ TAYNODE_HD void cbrt(int k, const U& u, Y& y) {
 
 // y = exp(u), from y' = y·u':  k·y_k = Σ_{j=1}^{k} j·u_j·y_{k-j}
 template <class U, class Y>
-TAYNODE_HD void exp(int k, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void exp(int k, const U& u, Y& y) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::exp(u[0]); return; }
-  y[k] = convolve_weighted<T>(k, 1, k, u, y) / T(k);
+  y[k] = convolve_weighted<T>(k, 1, k, u, y) * inverse<T>(k);
 }
 
 // y = exp(u) − 1, from y' = (y + 1)·u':  k·y_k = k·u_k + Σ_{j=1}^{k} j·u_j·y_{k-j}
 template <class U, class Y>
-TAYNODE_HD void expm1(int k, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void expm1(int k, const U& u, Y& y) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::expm1(u[0]); return; }
-  y[k] = u[k] + convolve_weighted<T>(k, 1, k, u, y) / T(k);
+  y[k] = u[k] + convolve_weighted<T>(k, 1, k, u, y) * inverse<T>(k);
 }
 
 // y = log(u + shift), from (u + shift)·y' = u':
 //   k·(u_0 + shift)·y_k = k·u_k − Σ_{j=1}^{k-1} j·y_j·u_{k-j}
 template <class U, class Y>
-TAYNODE_HD void log_step(int k, value_t<Y> u0_shifted, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void log_step(int k, value_t<Y> u0_shifted, const U& u, Y& y) {
   using T = value_t<Y>;
-  y[k] = (u[k] - convolve_weighted<T>(k, 1, k - 1, y, u) / T(k)) / u0_shifted;
+  y[k] = (u[k] - convolve_weighted<T>(k, 1, k - 1, y, u) * inverse<T>(k)) * (T(1) / u0_shifted);
 }
 // y = log(u)
 template <class U, class Y>
-TAYNODE_HD void log(int k, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void log(int k, const U& u, Y& y) {
   if (k == 0) { y[0] = std::log(u[0]); return; }
   log_step(k, u[0], u, y);
 }
 // y = log(1 + u)
 template <class U, class Y>
-TAYNODE_HD void log1p(int k, const U& u, Y& y) {
+TAYNODE_INLINE TAYNODE_HD void log1p(int k, const U& u, Y& y) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::log1p(u[0]); return; }
   log_step(k, T(1) + u[0], u, y);
@@ -140,38 +158,38 @@ TAYNODE_HD void log1p(int k, const U& u, Y& y) {
 // s = sin(u), c = cos(u), jointly, from s' = c·u', c' = −s·u':
 //   k·s_k = Σ_{j=1}^{k} j·u_j·c_{k-j},   k·c_k = −Σ_{j=1}^{k} j·u_j·s_{k-j}
 template <class U, class S, class C>
-TAYNODE_HD void sin_cos(int k, const U& u, S& s, C& c) {
+TAYNODE_INLINE TAYNODE_HD void sin_cos(int k, const U& u, S& s, C& c) {
   using T = value_t<S>;
   if (k == 0) { s[0] = std::sin(u[0]); c[0] = std::cos(u[0]); return; }
-  const T sk = convolve_weighted<T>(k, 1, k, u, c) / T(k);
-  c[k] = -convolve_weighted<T>(k, 1, k, u, s) / T(k);
+  const T sk = convolve_weighted<T>(k, 1, k, u, c) * inverse<T>(k);
+  c[k] = -convolve_weighted<T>(k, 1, k, u, s) * inverse<T>(k);
   s[k] = sk;
 }
 
 // s = sinh(u), c = cosh(u), jointly, from s' = c·u', c' = s·u':
 //   k·s_k = Σ_{j=1}^{k} j·u_j·c_{k-j},   k·c_k = Σ_{j=1}^{k} j·u_j·s_{k-j}
 template <class U, class S, class C>
-TAYNODE_HD void sinh_cosh(int k, const U& u, S& s, C& c) {
+TAYNODE_INLINE TAYNODE_HD void sinh_cosh(int k, const U& u, S& s, C& c) {
   using T = value_t<S>;
   if (k == 0) { s[0] = std::sinh(u[0]); c[0] = std::cosh(u[0]); return; }
-  const T sk = convolve_weighted<T>(k, 1, k, u, c) / T(k);
-  c[k] = convolve_weighted<T>(k, 1, k, u, s) / T(k);
+  const T sk = convolve_weighted<T>(k, 1, k, u, c) * inverse<T>(k);
+  c[k] = convolve_weighted<T>(k, 1, k, u, s) * inverse<T>(k);
   s[k] = sk;
 }
 
 // y = tan(u) with w = 1 + y², from y' = w·u':  k·y_k = Σ_{j=1}^{k} j·u_j·w_{k-j},  w_k = (y²)_k
 template <class U, class Y, class W>
-TAYNODE_HD void tan(int k, const U& u, Y& y, W& w) {
+TAYNODE_INLINE TAYNODE_HD void tan(int k, const U& u, Y& y, W& w) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::tan(u[0]); w[0] = T(1) + y[0] * y[0]; return; }
-  y[k] = convolve_weighted<T>(k, 1, k, u, w) / T(k);
+  y[k] = convolve_weighted<T>(k, 1, k, u, w) * inverse<T>(k);
   w[k] = square(k, y);
 }
 
 // y = tanh(u) with w = 1 − y², from y' = w·u':  k·y_k = Σ_{j=1}^{k} j·u_j·w_{k-j},  w_k = −(y²)_k.
 // w_0 = 1/cosh²(u_0) directly: 1 − tanh² cancels for large |u_0|.
 template <class U, class Y, class W>
-TAYNODE_HD void tanh(int k, const U& u, Y& y, W& w) {
+TAYNODE_INLINE TAYNODE_HD void tanh(int k, const U& u, Y& y, W& w) {
   using T = value_t<Y>;
   if (k == 0) {
     y[0] = std::tanh(u[0]);
@@ -179,7 +197,7 @@ TAYNODE_HD void tanh(int k, const U& u, Y& y, W& w) {
     w[0] = T(1) / (ch * ch);
     return;
   }
-  y[k] = convolve_weighted<T>(k, 1, k, u, w) / T(k);
+  y[k] = convolve_weighted<T>(k, 1, k, u, w) * inverse<T>(k);
   w[k] = -square(k, y);
 }
 
@@ -187,7 +205,7 @@ TAYNODE_HD void tanh(int k, const U& u, Y& y, W& w) {
 //   k·s_k = Σ_{j=1}^{k} j·u_j·e_{k-j},   e_k = (1 − 2 s_0)·s_k − Σ_{j=1}^{k-1} s_j s_{k-j}.
 // s_0 and e_0 = σ(u_0)·σ(−u_0) are evaluated without cancellation for any u_0.
 template <class U, class S, class E>
-TAYNODE_HD void sigmoid(int k, const U& u, S& s, E& e) {
+TAYNODE_INLINE TAYNODE_HD void sigmoid(int k, const U& u, S& s, E& e) {
   using T = value_t<S>;
   if (k == 0) {
     const T z = std::exp(-std::abs(u[0]));  // in (0, 1]: no overflow
@@ -196,7 +214,7 @@ TAYNODE_HD void sigmoid(int k, const U& u, S& s, E& e) {
     e[0] = big * small;
     return;
   }
-  s[k] = convolve_weighted<T>(k, 1, k, u, e) / T(k);
+  s[k] = convolve_weighted<T>(k, 1, k, u, e) * inverse<T>(k);
   e[k] = (T(1) - T(2) * s[0]) * s[k] - convolve<T>(k, 1, k - 1, s, s);
 }
 
@@ -204,12 +222,12 @@ TAYNODE_HD void sigmoid(int k, const U& u, S& s, E& e) {
 // with s = σ(u), e = s(1 − s) carried along by the sigmoid rule.
 // y_0 = max(u_0, 0) + log1p(e^{−|u_0|}): no overflow, and no kink enters the higher coefficients.
 template <class U, class Y, class S, class E>
-TAYNODE_HD void softplus(int k, const U& u, Y& y, S& s, E& e) {
+TAYNODE_INLINE TAYNODE_HD void softplus(int k, const U& u, Y& y, S& s, E& e) {
   using T = value_t<Y>;
   if (k == 0) {
     y[0] = (u[0] > T(0) ? u[0] : T(0)) + std::log1p(std::exp(-std::abs(u[0])));
   } else {
-    y[k] = convolve_weighted<T>(k, 1, k, u, s) / T(k);
+    y[k] = convolve_weighted<T>(k, 1, k, u, s) * inverse<T>(k);
   }
   sigmoid(k, u, s, e);
 }
@@ -217,54 +235,58 @@ TAYNODE_HD void softplus(int k, const U& u, Y& y, S& s, E& e) {
 // y = asin(u) (sign = +1) or acos(u) (sign = −1) with r = √(1 − u²), from r·y' = ±u':
 //   k·r_0·y_k = ±k·u_k − Σ_{j=1}^{k-1} j·y_j·r_{k-j};  r by the sqrt rule on 1 − u².
 template <class U, class Y, class R>
-TAYNODE_HD void inverse_sine_step(int k, int sign, const U& u, Y& y, R& r) {
+TAYNODE_INLINE TAYNODE_HD void inverse_sine_step(int k, int sign, const U& u, Y& y, R& r) {
   using T = value_t<Y>;
-  y[k] = (T(sign) * u[k] - convolve_weighted<T>(k, 1, k - 1, y, r) / T(k)) / r[0];
+  y[k] = (T(sign) * u[k] - convolve_weighted<T>(k, 1, k - 1, y, r) * inverse<T>(k)) * (T(1) / r[0]);
   // (1 − u²)_k = −(u²)_k for k ≥ 1
-  r[k] = (-square(k, u) - convolve<T>(k, 1, k - 1, r, r)) / (T(2) * r[0]);
+  r[k] = (-square(k, u) - convolve<T>(k, 1, k - 1, r, r)) * (T(0.5) / r[0]);
 }
 template <class U, class Y, class R>
-TAYNODE_HD void asin(int k, const U& u, Y& y, R& r) {
+TAYNODE_INLINE TAYNODE_HD void asin(int k, const U& u, Y& y, R& r) {
   if (k == 0) { y[0] = std::asin(u[0]); r[0] = std::sqrt((1 - u[0]) * (1 + u[0])); return; }
   inverse_sine_step(k, +1, u, y, r);
 }
 template <class U, class Y, class R>
-TAYNODE_HD void acos(int k, const U& u, Y& y, R& r) {
+TAYNODE_INLINE TAYNODE_HD void acos(int k, const U& u, Y& y, R& r) {
   if (k == 0) { y[0] = std::acos(u[0]); r[0] = std::sqrt((1 - u[0]) * (1 + u[0])); return; }
   inverse_sine_step(k, -1, u, y, r);
 }
 
 // y = atan(u) with w = 1 + u², from w·y' = u':  k·w_0·y_k = k·u_k − Σ_{j=1}^{k-1} j·y_j·w_{k-j}
 template <class U, class Y, class W>
-TAYNODE_HD void atan(int k, const U& u, Y& y, W& w) {
+TAYNODE_INLINE TAYNODE_HD void atan(int k, const U& u, Y& y, W& w) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::atan(u[0]); w[0] = T(1) + u[0] * u[0]; return; }
   w[k] = square(k, u);
-  y[k] = (u[k] - convolve_weighted<T>(k, 1, k - 1, y, w) / T(k)) / w[0];
+  y[k] = (u[k] - convolve_weighted<T>(k, 1, k - 1, y, w) * inverse<T>(k)) * (T(1) / w[0]);
 }
 
 // θ = atan2(v, x) with w = x² + v², from w·θ' = x·v' − v·x':
 //   k·w_0·θ_k = Σ_{i=0}^{k-1} (k−i)·(x_i v_{k-i} − v_i x_{k-i}) − Σ_{j=1}^{k-1} j·θ_j·w_{k-j}
 template <class V, class X, class Y, class W>
-TAYNODE_HD void atan2(int k, const V& v, const X& x, Y& y, W& w) {
+TAYNODE_INLINE TAYNODE_HD void atan2(int k, const V& v, const X& x, Y& y, W& w) {
   using T = value_t<Y>;
   if (k == 0) { y[0] = std::atan2(v[0], x[0]); w[0] = x[0] * x[0] + v[0] * v[0]; return; }
   w[k] = square(k, x) + square(k, v);
   T s(0);
   for (int i = 0; i < k; ++i) s += T(k - i) * (x[i] * v[k - i] - v[i] * x[k - i]);
-  y[k] = (s - convolve_weighted<T>(k, 1, k - 1, y, w)) / (T(k) * w[0]);
+  y[k] = (s - convolve_weighted<T>(k, 1, k - 1, y, w)) * (inverse<T>(k) / w[0]);
 }
 
 // y = erf(u) with g = exp(q), q = −u², from y' = (2/√π)·g·u':
 //   k·y_k = (2/√π)·Σ_{j=1}^{k} j·u_j·g_{k-j};  q_k = −(u²)_k;  g by the exp rule.
 template <class U, class Y, class G, class Q>
-TAYNODE_HD void erf(int k, const U& u, Y& y, G& g, Q& q) {
+TAYNODE_INLINE TAYNODE_HD void erf(int k, const U& u, Y& y, G& g, Q& q) {
   using T = value_t<Y>;
   const T two_over_sqrt_pi = T(1.12837916709551257389615890312154517L);
   if (k == 0) { y[0] = std::erf(u[0]); q[0] = -u[0] * u[0]; g[0] = std::exp(q[0]); return; }
-  y[k] = two_over_sqrt_pi * convolve_weighted<T>(k, 1, k, u, g) / T(k);
+  y[k] = two_over_sqrt_pi * convolve_weighted<T>(k, 1, k, u, g) * inverse<T>(k);
   q[k] = -square(k, u);
-  g[k] = convolve_weighted<T>(k, 1, k, q, g) / T(k);
+  g[k] = convolve_weighted<T>(k, 1, k, q, g) * inverse<T>(k);
 }
 
 }  // namespace taynode::rules
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

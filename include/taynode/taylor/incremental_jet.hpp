@@ -49,7 +49,7 @@ class CoefficientTape {
   int order() const { return order_; }
   // The next intermediate's K+1 coefficients (stable address).
   T* next_slot() {
-    if (used_ == chunks_.size() * chunk_slots) chunks_.push_back(std::make_unique<T[]>(chunk_slots * (K + 1)));
+    if (used_ == chunks_.size() * chunk_slots) chunks_.push_back(std::make_unique_for_overwrite<T[]>(chunk_slots * (K + 1)));
     T* slot = chunks_[used_ / chunk_slots].get() + (used_ % chunk_slots) * (K + 1);
     ++used_;
     return slot;

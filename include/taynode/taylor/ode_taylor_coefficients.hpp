@@ -6,10 +6,17 @@
 // Time augmentation: t is passed to f as the series t0 + τ, so explicitly
 // time-dependent f is handled. With normalized coefficients, z' = f gives
 // z_{k+1} = f(t, z)_k / (k+1): coefficient k of f needs only z_0..z_k, so the
-// coefficients come one order per pass. IncrementalJet keeps every
-// intermediate's lower coefficients between passes: O(K²) work in all.
+// coefficients come one order per pass.
 //
-// Both functions return DERIVATIVES (k!·c_k), not normalized coefficients.
+// Two Taylor-mode paths compute the same numbers:
+// - ode_taylor_coefficients: pass k runs f on Jet<T, k> (the order grows with
+//   the pass, unlike Algorithm 1's repeated full-order jets): Σ_k (k+1)² work
+//   per nonlinear operation, Σ_k (k+1) per linear one, all in registers.
+// - ode_taylor_coefficients_incremental: IncrementalJet keeps every
+//   intermediate's lower coefficients between passes, O(K²) in all, at the
+//   price of storing every intermediate (pays off for large K and cheap f).
+//
+// All functions return DERIVATIVES (k!·c_k), not normalized coefficients.
 
 #include <array>
 #include <type_traits>
@@ -19,6 +26,8 @@
 
 #include "taynode/jet/dual.hpp"
 #include "taynode/jet/eigen.hpp"
+#include "taynode/jet/functions.hpp"
+#include "taynode/jet/jet.hpp"
 #include "taynode/taylor/incremental_jet.hpp"
 
 namespace taynode {
@@ -49,10 +58,53 @@ struct state_traits<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>
 };
 }  // namespace taylor_detail
 
-// z(t0), z'(t0), …, z^(K)(t0) for z' = f(t, z), z(t0) = z0, by incremental Taylor mode.
-// f(t, z) is called with t a scalar-like S and z a State of S (S an IncrementalJet).
+namespace taylor_detail {
+// Derivatives k!·c_k of the normalized coefficients c (K+1 per state element).
+template <int K, class Traits, class State, class T>
+std::array<State, K + 1> derivatives_from_coefficients(const State& z0, const T* c) {
+  std::array<State, K + 1> out;
+  T factorial(1);
+  for (int k = 0; k <= K; ++k) {
+    if (k > 0) factorial *= T(k);
+    out[k] = z0;
+    for (Eigen::Index i = 0; i < Traits::size(z0); ++i)
+      Traits::element(out[k], i) = factorial * c[std::size_t(i) * (K + 1) + k];
+  }
+  return out;
+}
+}  // namespace taylor_detail
+
+// z(t0), z'(t0), …, z^(K)(t0) for z' = f(t, z), z(t0) = z0, by Taylor mode with growing order.
+// f(t, z) is called with t a Jet<T, k> and z a State of Jet<T, k>, for k = 0..K-1.
 template <int K, class F, class State, class Time>
 std::array<State, K + 1> ode_taylor_coefficients(F&& f, const State& z0, Time t0) {
+  using Traits = taylor_detail::state_traits<State>;
+  using T = typename Traits::scalar;
+  const Eigen::Index n = Traits::size(z0);
+  std::vector<T> c(std::size_t(n) * (K + 1), T(0));
+  for (Eigen::Index i = 0; i < n; ++i) c[std::size_t(i) * (K + 1)] = Traits::element(z0, i);
+
+  auto pass = [&]<int k>() {
+    using J = Jet<T, k>;
+    using JetState = typename Traits::template rebind<J>;
+    const J t = J::variable(T(t0));
+    JetState z = Traits::template make<J>(z0);
+    for (Eigen::Index i = 0; i < n; ++i)
+      for (int j = 0; j <= k; ++j) Traits::element(z, i)[j] = c[std::size_t(i) * (K + 1) + j];
+    const JetState dz = f(t, static_cast<const JetState&>(z));
+    for (Eigen::Index i = 0; i < n; ++i)
+      c[std::size_t(i) * (K + 1) + k + 1] = Traits::element(dz, i)[k] * rules::inverse<T>(k + 1);
+  };
+  [&]<int... k>(std::integer_sequence<int, k...>) {
+    (pass.template operator()<k>(), ...);
+  }(std::make_integer_sequence<int, K>{});
+  return taylor_detail::derivatives_from_coefficients<K, Traits>(z0, c.data());
+}
+
+// The same numbers by IncrementalJet: one coefficient per pass, every intermediate kept.
+// f(t, z) is called with t an IncrementalJet<T, K> and z a State of them.
+template <int K, class F, class State, class Time>
+std::array<State, K + 1> ode_taylor_coefficients_incremental(F&& f, const State& z0, Time t0) {
   using Traits = taylor_detail::state_traits<State>;
   using T = typename Traits::scalar;
   using S = IncrementalJet<T, K>;
@@ -66,8 +118,11 @@ std::array<State, K + 1> ode_taylor_coefficients(F&& f, const State& z0, Time t0
   if constexpr (K >= 1) tc[1] = T(1);
   for (Eigen::Index i = 0; i < n; ++i) pinned[std::size_t(i + 1) * (K + 1)] = Traits::element(z0, i);
 
-  CoefficientTape<T, K> tape;
+  // The tape's storage is kept for the next call on this thread (unless calls nest).
+  static thread_local CoefficientTape<T, K> reused;
+  CoefficientTape<T, K> fresh_tape_if_nested;
   CoefficientTape<T, K>* const outer = S::tape;
+  CoefficientTape<T, K>& tape = outer == &reused ? fresh_tape_if_nested : reused;
   S::tape = &tape;
   struct Restore {
     CoefficientTape<T, K>* outer;
@@ -85,15 +140,7 @@ std::array<State, K + 1> ode_taylor_coefficients(F&& f, const State& z0, Time t0
     tape.end_pass();
   }
 
-  std::array<State, K + 1> out;
-  T factorial(1);
-  for (int k = 0; k <= K; ++k) {
-    if (k > 0) factorial *= T(k);
-    out[k] = z0;
-    for (Eigen::Index i = 0; i < n; ++i)
-      Traits::element(out[k], i) = factorial * pinned[std::size_t(i + 1) * (K + 1) + k];
-  }
-  return out;
+  return taylor_detail::derivatives_from_coefficients<K, Traits>(z0, pinned.data() + (K + 1));
 }
 
 namespace taylor_detail {

@@ -1,0 +1,40 @@
+#pragma once
+// Automatic initial step sizes.
+//
+// hairer_initial_step is HINIT of Hairer's DOPRI5/DOP853 (HNW I, II.4, "Starting step size"):
+// an explicit Euler probe estimates the second derivative and
+//   h = min(100·h0, (0.01 / max(‖f0‖, ‖f'‖))^(1/order), h_max),  h0 = 0.01·‖y0‖/‖f0‖,
+// with the norms weighted by sk = atol + rtol·|y0| and, as in the codes, *not* divided by the
+// dimension. One evaluation of f.
+
+#include <algorithm>
+#include <cmath>
+
+#include "taynode/ode/vector_space.hpp"
+
+namespace taynode {
+
+// f(t, y, dy); f0 = f(t0, y0); y1 and f1 are scratch buffers shaped like y0.
+template <class State, class F, class Real>
+Real hairer_initial_step(F& f, Real t0, const State& y0, const State& f0, State& y1, State& f1,
+                         int order, Real h_max, Real direction, const Tolerances<Real>& tol) {
+  using VS = VectorSpace<State>;
+  using std::abs;
+  using std::max;
+  using std::min;
+  using std::pow;
+  using std::sqrt;
+  const Real dnf = VS::scaled_sq_norm(f0, y0, tol);
+  const Real dny = VS::scaled_sq_norm(y0, y0, tol);
+  Real h = (dnf <= Real(1e-10) || dny <= Real(1e-10)) ? Real(1e-6) : sqrt(dny / dnf) * Real(0.01);
+  h = min(h, h_max) * direction;
+  VS::add_scaled(y1, y0, h, std::array<Real, 1>{Real(1)}, f0);
+  f(t0 + h, y1, f1);
+  const Real der2 = sqrt(VS::scaled_sq_norm_diff(f1, f0, y0, tol)) / h;
+  const Real der12 = max(abs(der2), sqrt(dnf));
+  const Real h1 = der12 <= Real(1e-15) ? max(Real(1e-6), abs(h) * Real(1e-3))
+                                       : pow(Real(0.01) / der12, Real(1) / Real(order));
+  return min({Real(100) * abs(h), h1, h_max}) * direction;
+}
+
+}  // namespace taynode

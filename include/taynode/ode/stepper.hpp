@@ -1,0 +1,218 @@
+#pragma once
+// One generic explicit Runge–Kutta stepper, driven by a tableau (tableaus.hpp).
+//
+// The stepper owns the stage buffers (allocated once by init()), computes one step from (t, y)
+// with step h, the scaled error of that step, and dense output inside it. It knows nothing about
+// step-size policy or output times; solve() drives it. All coefficient loops are unrolled at
+// compile time over the nonzero tableau entries, and every combination of stages is one fused
+// pass of VectorSpace<State>::add_scaled, so the per-step work beyond f is a handful of passes
+// over the state and no allocation.
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <utility>
+
+#include "taynode/ode/tableau.hpp"
+#include "taynode/ode/vector_space.hpp"
+
+namespace taynode {
+
+namespace ode_detail {
+
+template <class Real, std::size_t N, std::size_t L>
+constexpr std::array<Real, N> gather(const std::array<Coef, L>& v,
+                                     const std::array<std::size_t, N>& idx) {
+  std::array<Real, N> out{};
+  for (std::size_t j = 0; j < N; ++j) out[j] = v[idx[j]].template as<Real>();
+  return out;
+}
+
+// Nonzero pattern of the dense-output weights over the extended stage layout.
+template <class M>
+constexpr std::array<Coef, StageLayout<M>::total> dense_mask() {
+  constexpr std::size_t T = StageLayout<M>::total;
+  std::array<Coef, T> mask{};
+  for (std::size_t j = 0; j < T; ++j) {
+    bool nz = (j == 0) || (j == StageLayout<M>::endpoint);
+    if (j < M::stages && !M::b[j].is_zero()) nz = true;
+    for (const auto& drow : M::d)
+      if (j < drow.size() && !drow[j].is_zero()) nz = true;
+    mask[j] = nz ? Coef{1.0, 1.0} : Coef{0.0, 1.0};
+  }
+  return mask;
+}
+
+// The nonzero pattern of DOP853's 3rd-order error weights b − b̂3.
+template <class M>
+constexpr std::array<Coef, M::stages> dop853_e3_mask() {
+  std::array<Coef, M::stages> mask{};
+  for (std::size_t j = 0; j < M::stages; ++j)
+    mask[j] = (!M::b[j].is_zero() || !M::b_hat3[j].is_zero()) ? Coef{1.0, 1.0} : Coef{0.0, 1.0};
+  return mask;
+}
+
+}  // namespace ode_detail
+
+template <class Method, class State>
+class RungeKuttaStepper {
+ public:
+  using VS = VectorSpace<State>;
+  using Real = typename VS::Real;
+  using Layout = StageLayout<Method>;
+  static constexpr std::size_t stages = Method::stages;
+  static constexpr std::size_t endpoint = Layout::endpoint;
+  static constexpr std::size_t total = Layout::total;
+  static constexpr bool adaptive = Method::error_estimate != ErrorEstimate::none;
+
+  // k[0..stages-1]: stages; k[endpoint]: f(t+h, y1); after it: extra dense-output stages.
+  std::array<State, total> k;
+  State y_new;
+
+  void init(const State& y0) {
+    for (auto& ki : k) VS::resize_like(ki, y0);
+    VS::resize_like(y_new, y0);
+    VS::resize_like(stage_input_, y0);
+    // Scalar states are not resized: give them a defined value.
+    for (auto& ki : k) ki = y0;
+    y_new = y0;
+    stage_input_ = y0;
+  }
+
+  // One step from (t, y) with step h: stages 2..s and y_new. k[0] must hold f(t, y).
+  // f(t, y, dy) writes the derivative.
+  template <class F>
+  void step(F& f, Real t, const State& y, Real h) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (stage<I + 1>(f, t, y, h), ...);
+    }(std::make_index_sequence<stages - 1>{});
+    if constexpr (!Method::fsal) {
+      constexpr std::size_t n = count_nonzero(Method::b);
+      static constexpr auto idx = nonzero_indices<n>(Method::b);
+      static constexpr auto coef = ode_detail::gather<Real>(Method::b, idx);
+      combine(y_new, y, h, coef, idx);
+    }
+  }
+
+  // The scaled error of the last step: Hairer's RMS norm with sk_i = atol_i + rtol_i·max(|y0_i|,
+  // |y1_i|) for embedded pairs, and DOP853's stretched 5th/3rd-order estimate. `count` is the
+  // number of components in the norm.
+  Real error(const State& y, Real h, const Tolerances<Real>& tol, std::ptrdiff_t count) const {
+    using std::abs;
+    using std::sqrt;
+    if constexpr (Method::error_estimate == ErrorEstimate::embedded) {
+      constexpr std::size_t n = count_nonzero(Method::e);
+      static constexpr auto idx = nonzero_indices<n>(Method::e);
+      static constexpr auto coef = ode_detail::gather<Real>(Method::e, idx);
+      const Real sum = error_sum(y, h, tol, coef, idx);
+      return sqrt(sum / Real(count));
+    } else if constexpr (Method::error_estimate == ErrorEstimate::dop853) {
+      constexpr std::size_t n5 = count_nonzero(Method::e);
+      static constexpr auto idx5 = nonzero_indices<n5>(Method::e);
+      static constexpr auto coef5 = ode_detail::gather<Real>(Method::e, idx5);
+      constexpr auto mask3 = ode_detail::dop853_e3_mask<Method>();
+      constexpr std::size_t n3 = count_nonzero(mask3);
+      static constexpr auto idx3 = nonzero_indices<n3>(mask3);
+      static constexpr auto coef3 = [] {
+        std::array<Real, n3> c{};
+        for (std::size_t j = 0; j < n3; ++j)
+          c[j] = Method::b[idx3[j]].template as<Real>() -
+                 Method::b_hat3[idx3[j]].template as<Real>();
+        return c;
+      }();
+      const Real err5 = error_sum(y, Real(1), tol, coef5, idx5);
+      const Real err3 = error_sum(y, Real(1), tol, coef3, idx3);
+      Real deno = err5 + Real(0.01) * err3;
+      if (deno <= Real(0)) deno = Real(1);
+      return abs(h) * err5 * sqrt(Real(1) / (Real(count) * deno));
+    } else {
+      return Real(0);
+    }
+  }
+
+  // f(t+h, y_new) into k[endpoint] (free for FSAL methods: already there).
+  template <class F>
+  void compute_endpoint(F& f, Real t_new) {
+    if constexpr (!Method::fsal) f(t_new, y_new, k[endpoint]);
+  }
+
+  // The extra stages a method's interpolant needs (DOP853: 3); needs k[endpoint].
+  template <class F>
+  void compute_dense_stages(F& f, Real t, const State& y, Real h) {
+    if constexpr (Layout::dense_extra > 0) {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (dense_stage<I>(f, t, y, h), ...);
+      }(std::make_index_sequence<Layout::dense_extra>{});
+    }
+  }
+
+  // Dense output at t0 + θh of the last step from y0 (needs k[endpoint] and the dense stages):
+  // Hairer's form y0 + θΔ + θ(1−θ)(hf0 − Δ) + θ²(1−θ)(2Δ − hf1 − hf0) + θ²(1−θ)²·P(θ), written
+  // as y0 + h Σ w_j(θ) k_j. P = 0 gives cubic Hermite interpolation.
+  void interpolate(State& out, const State& y0, Real h, Real theta) const {
+    constexpr auto mask = ode_detail::dense_mask<Method>();
+    constexpr std::size_t n = count_nonzero(mask);
+    static constexpr auto idx = nonzero_indices<n>(mask);
+    const Real s = theta, s1 = Real(1) - theta;
+    const Real a1 = s, a2 = s * s1, a3 = s * s * s1, a4 = s * s * s1 * s1;
+    std::array<Real, Method::d.size()> p{};
+    if constexpr (Method::d.size() > 0) {
+      p[0] = a4;
+      for (std::size_t m = 1; m < p.size(); ++m) p[m] = p[m - 1] * ((m % 2 == 1) ? s : s1);
+    }
+    std::array<Real, n> w{};
+    for (std::size_t jj = 0; jj < n; ++jj) {
+      const std::size_t j = idx[jj];
+      const Real bj = j < stages ? Method::b[j].template as<Real>() : Real(0);
+      const Real d0 = j == 0 ? Real(1) : Real(0);
+      const Real de = j == endpoint ? Real(1) : Real(0);
+      Real wj = a1 * bj + a2 * (d0 - bj) + a3 * (Real(2) * bj - de - d0);
+      for (std::size_t m = 0; m < p.size(); ++m)
+        if (j < Method::d[m].size()) wj += p[m] * Method::d[m][j].template as<Real>();
+      w[jj] = wj;
+    }
+    combine(out, y0, h, w, idx);
+  }
+
+ private:
+  State stage_input_;
+
+  template <std::size_t N>
+  void combine(State& out, const State& y, Real h, const std::array<Real, N>& c,
+               const std::array<std::size_t, N>& idx) const {
+    [&]<std::size_t... J>(std::index_sequence<J...>) {
+      VS::add_scaled(out, y, h, c, k[idx[J]]...);
+    }(std::make_index_sequence<N>{});
+  }
+
+  template <std::size_t N>
+  Real error_sum(const State& y, Real h, const Tolerances<Real>& tol, const std::array<Real, N>& c,
+                 const std::array<std::size_t, N>& idx) const {
+    return [&]<std::size_t... J>(std::index_sequence<J...>) {
+      return VS::error_sq_sum(y, y_new, h, tol, c, k[idx[J]]...);
+    }(std::make_index_sequence<N>{});
+  }
+
+  template <std::size_t I, class F>
+  void stage(F& f, Real t, const State& y, Real h) {
+    constexpr std::size_t n = count_nonzero(Method::a[I], I);
+    static constexpr auto idx = nonzero_indices<n>(Method::a[I], I);
+    static constexpr auto coef = ode_detail::gather<Real>(Method::a[I], idx);
+    // An FSAL method's last stage input is y1 itself.
+    State& input = (Method::fsal && I == stages - 1) ? y_new : stage_input_;
+    combine(input, y, h, coef, idx);
+    f(t + Method::c[I].template as<Real>() * h, input, k[I]);
+  }
+
+  template <std::size_t I, class F>
+  void dense_stage(F& f, Real t, const State& y, Real h) {
+    constexpr auto& arow = Method::dense_a[I];
+    constexpr std::size_t n = count_nonzero(arow);
+    static constexpr auto idx = nonzero_indices<n>(arow);
+    static constexpr auto coef = ode_detail::gather<Real>(arow, idx);
+    combine(stage_input_, y, h, coef, idx);
+    f(t + Method::dense_c[I].template as<Real>() * h, stage_input_, k[endpoint + 1 + I]);
+  }
+};
+
+}  // namespace taynode

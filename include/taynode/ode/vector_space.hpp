@@ -1,0 +1,236 @@
+#pragma once
+// The state concept of the solvers: a few fused vector-space operations.
+//
+// VectorSpace<State> provides
+//   Real                                   the real type of time, step sizes and tolerances
+//   size(x)                                number of scalar components (the RMS divisor)
+//   resize_like(dst, src)                  allocate dst with the shape of src (once per solve)
+//   add_scaled(out, y, h, c, k...)         out = y + h·(Σ c_j k_j)  — one fused pass
+//   error_sq_sum(y0, y1, h, tol, c, k...)  Σ_i ((Σ_j c_j k_j,i)·h / sk_i)², sk_i = atol_i +
+//                                          rtol_i·max(|y0_i|, |y1_i|)   — one fused pass
+//   scaled_sq_norm(x, y0, tol)             Σ_i (x_i / sk_i)²,  sk_i = atol_i + rtol_i·|y0_i|
+//   scaled_sq_norm_diff(a, b, y0, tol)     Σ_i ((a_i − b_i) / sk_i)²
+//   all_finite(x)                          no NaN or Inf
+// A backend (e.g. device arrays) implements these; the stepper never touches components.
+//
+// Implemented here for arithmetic scalars, scalar-like types with .value() (Jet, Dual), and
+// dense Eigen matrices/arrays of those (vectors, and batch × features matrices solved as one
+// system). Augmented states are in augmented.hpp.
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include <Eigen/Core>
+
+namespace taynode {
+
+// Tolerances, scalar or per component (flattened in the state's storage order).
+template <class Real>
+struct Tolerances {
+  Real rtol{};
+  Real atol{};
+  const Real* rtol_vec = nullptr;
+  const Real* atol_vec = nullptr;
+
+  // The tolerances of the components from `offset` on (for composite states).
+  Tolerances shifted(std::ptrdiff_t offset) const {
+    Tolerances t = *this;
+    if (t.rtol_vec) t.rtol_vec += offset;
+    if (t.atol_vec) t.atol_vec += offset;
+    return t;
+  }
+  Real rtol_at(std::ptrdiff_t i) const { return rtol_vec ? rtol_vec[i] : rtol; }
+  Real atol_at(std::ptrdiff_t i) const { return atol_vec ? atol_vec[i] : atol; }
+};
+
+namespace ode_detail {
+
+template <class S>
+concept HasValue = requires(const S& s) { s.value(); };
+
+// Real part of a scalar: itself for arithmetic types, the value (0-th coefficient) of a Jet or
+// Dual, recursively for nested types. Error norms and step sizes live in this type.
+template <class S>
+struct RealOf {
+  using type = S;
+};
+template <class S>
+  requires(!std::is_arithmetic_v<S> && HasValue<S>)
+struct RealOf<S> {
+  using type = typename RealOf<std::decay_t<decltype(std::declval<const S&>().value())>>::type;
+};
+
+template <class S>
+constexpr auto real_part(const S& s) {
+  if constexpr (std::is_arithmetic_v<S>)
+    return s;
+  else
+    return real_part(s.value());
+}
+
+template <class S>
+concept ScalarLike =
+    std::is_floating_point_v<S> || (HasValue<S> && !std::is_base_of_v<Eigen::EigenBase<S>, S>);
+
+template <class S>
+concept EigenDense = std::is_base_of_v<Eigen::PlainObjectBase<S>, S>;
+
+template <class S>
+inline constexpr bool dependent_false = false;
+
+}  // namespace ode_detail
+
+template <class State>
+struct VectorSpace {
+  static_assert(ode_detail::dependent_false<State>,
+                "taynode::VectorSpace: no vector-space operations for this state type; use a "
+                "floating-point scalar, a Jet, a dense Eigen matrix or array, or specialize "
+                "taynode::VectorSpace");
+};
+
+// ---- scalars: double, float, Jet, Dual ------------------------------------------------------
+template <ode_detail::ScalarLike S>
+struct VectorSpace<S> {
+  using Scalar = S;
+  using Real = typename ode_detail::RealOf<S>::type;
+
+  static std::ptrdiff_t size(const S&) { return 1; }
+  static void resize_like(S&, const S&) {}
+
+  template <std::size_t N, class... K>
+  static void add_scaled(S& out, const S& y, Real h, const std::array<Real, N>& c, const K&... k) {
+    static_assert(N == sizeof...(K));
+    if constexpr (N == 0) {
+      out = y;
+    } else if constexpr (N == 1) {
+      out = y + (h * c[0]) * (k, ...);  // Hairer's Y + H*A21*K1 association
+    } else {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        out = y + h * (... + (c[I] * k));
+      }(std::make_index_sequence<N>{});
+    }
+  }
+
+  template <std::size_t N, class... K>
+  static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
+                           const std::array<Real, N>& c, const K&... k) {
+    using std::abs;
+    using std::max;
+    Real err{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      err = (... + (c[I] * ode_detail::real_part(k))) * h;
+    }(std::make_index_sequence<N>{});
+    const Real sk = tol.atol_at(0) + tol.rtol_at(0) * max(abs(ode_detail::real_part(y0)),
+                                                          abs(ode_detail::real_part(y1)));
+    const Real ratio = err / sk;
+    return ratio * ratio;
+  }
+
+  static Real scaled_sq_norm(const S& x, const S& y0, const Tolerances<Real>& tol) {
+    using std::abs;
+    const Real sk = tol.atol_at(0) + tol.rtol_at(0) * abs(ode_detail::real_part(y0));
+    const Real ratio = ode_detail::real_part(x) / sk;
+    return ratio * ratio;
+  }
+  static Real scaled_sq_norm_diff(const S& a, const S& b, const S& y0,
+                                  const Tolerances<Real>& tol) {
+    using std::abs;
+    const Real sk = tol.atol_at(0) + tol.rtol_at(0) * abs(ode_detail::real_part(y0));
+    const Real ratio = (ode_detail::real_part(a) - ode_detail::real_part(b)) / sk;
+    return ratio * ratio;
+  }
+  static bool all_finite(const S& x) {
+    if constexpr (std::is_arithmetic_v<S>) {
+      return std::isfinite(x);
+    } else {
+      using std::isfinite;
+      return isfinite(x);
+    }
+  }
+};
+
+// ---- dense Eigen matrices and arrays ----------------------------------------------------------
+template <ode_detail::EigenDense S>
+struct VectorSpace<S> {
+  using Scalar = typename S::Scalar;
+  using Real = typename ode_detail::RealOf<Scalar>::type;
+  static constexpr bool plain = std::is_same_v<Scalar, Real>;
+  using RealArray = Eigen::Array<Real, Eigen::Dynamic, Eigen::Dynamic,
+                                 (S::IsRowMajor ? Eigen::RowMajor : Eigen::ColMajor)>;
+  using TolMap = Eigen::Map<const RealArray>;
+
+  static std::ptrdiff_t size(const S& x) { return static_cast<std::ptrdiff_t>(x.size()); }
+  static void resize_like(S& dst, const S& src) { dst.resizeLike(src); }
+
+  template <std::size_t N, class... K>
+  static void add_scaled(S& out, const S& y, Real h, const std::array<Real, N>& c, const K&... k) {
+    static_assert(N == sizeof...(K));
+    if constexpr (N == 0) {
+      out = y;
+    } else if constexpr (N == 1) {
+      out.array() = y.array() + (h * c[0]) * (k.array(), ...);
+    } else {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        out.array() = y.array() + h * (... + (c[I] * k.array()));
+      }(std::make_index_sequence<N>{});
+    }
+  }
+
+  template <class X>
+  static auto real_array(const X& x) {
+    if constexpr (plain)
+      return x.array();
+    else
+      return x.array().unaryExpr([](const Scalar& v) { return ode_detail::real_part(v); });
+  }
+
+  // sk_i = atol_i + rtol_i · m_i as an expression (scalar or per-component tolerances).
+  template <class M>
+  static Real sq_sum_over(const auto& num, const M& m, const S& shape, const Tolerances<Real>& tol) {
+    const auto rows = shape.rows(), cols = shape.cols();
+    if (tol.rtol_vec && tol.atol_vec)
+      return (num / (TolMap(tol.atol_vec, rows, cols) + TolMap(tol.rtol_vec, rows, cols) * m))
+          .square()
+          .sum();
+    if (tol.rtol_vec)
+      return (num / (tol.atol + TolMap(tol.rtol_vec, rows, cols) * m)).square().sum();
+    if (tol.atol_vec)
+      return (num / (TolMap(tol.atol_vec, rows, cols) + tol.rtol * m)).square().sum();
+    return (num / (tol.atol + tol.rtol * m)).square().sum();
+  }
+
+  template <std::size_t N, class... K>
+  static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
+                           const std::array<Real, N>& c, const K&... k) {
+    static_assert(N == sizeof...(K) && N > 0);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      const auto err = (... + (c[I] * real_array(k))) * h;
+      const auto m = real_array(y0).abs().max(real_array(y1).abs());
+      return sq_sum_over(err, m, y0, tol);
+    }(std::make_index_sequence<N>{});
+  }
+
+  static Real scaled_sq_norm(const S& x, const S& y0, const Tolerances<Real>& tol) {
+    return sq_sum_over(real_array(x), real_array(y0).abs(), y0, tol);
+  }
+  static Real scaled_sq_norm_diff(const S& a, const S& b, const S& y0,
+                                  const Tolerances<Real>& tol) {
+    return sq_sum_over(real_array(a) - real_array(b), real_array(y0).abs(), y0, tol);
+  }
+  static bool all_finite(const S& x) {
+    if constexpr (plain) {
+      return x.allFinite();
+    } else {
+      for (Eigen::Index i = 0; i < x.size(); ++i) {
+        using std::isfinite;
+        if (!isfinite(x.data()[i])) return false;
+      }
+      return true;
+    }
+  }
+};
+
+}  // namespace taynode
