@@ -42,7 +42,7 @@ TAYNODE_HD constexpr T inverse(int k) {
   constexpr T table[table_size] = {T(0),     T(1),      T(1) / 2,  T(1) / 3,  T(1) / 4,  T(1) / 5,
                                    T(1) / 6, T(1) / 7,  T(1) / 8,  T(1) / 9,  T(1) / 10, T(1) / 11,
                                    T(1) / 12, T(1) / 13, T(1) / 14, T(1) / 15, T(1) / 16};
-  return k < table_size ? table[k] : T(1) * inverse<T>(k);
+  return k < table_size ? table[k] : T(1) / T(k);
 }
 
 // Σ_{j=lo}^{hi} a_j·b_{k-j}, the convolution all rules are built from.
@@ -70,6 +70,7 @@ TAYNODE_INLINE TAYNODE_HD constexpr auto product(int k, const U& u, const V& v) 
 template <class U>
 TAYNODE_INLINE TAYNODE_HD constexpr auto square(int k, const U& u) {
   using T = value_t<U>;
+  if (k == 0) return T(u[0] * u[0]);
   T s = convolve<T>(k, 0, (k - 1) / 2, u, u);
   s += s;
   if (k % 2 == 0) s += u[k / 2] * u[k / 2];
