@@ -43,6 +43,19 @@ struct SmallSystem {
 };
 
 // (ii-b) the paper's MNIST dynamics: σ(z) → [·; t] → Linear(785→100) → σ → [·; t] → Linear(101→784).
+// The weights stay double: a mixed product scales each jet (O(K)) instead of multiplying two
+// jets (O(K²)), and a Dual^K by 2^K instead of 3^K. Eigen's blocked kernel does not mix scalar
+// types and its lazy product walks W by rows, so the product is a column-by-column axpy here,
+// the same code for every scalar type.
+template <class V>
+V times(const Eigen::MatrixXd& w, const V& x) {
+  V y(w.rows());
+  for (Eigen::Index i = 0; i < w.rows(); ++i) y(i) = w(i, 0) * x(0);
+  for (Eigen::Index j = 1; j < w.cols(); ++j)
+    for (Eigen::Index i = 0; i < w.rows(); ++i) y(i) += w(i, j) * x(j);
+  return y;
+}
+
 struct MnistDynamics {
   Eigen::MatrixXd w1, w2;
   Eigen::VectorXd b1, b2;
@@ -59,11 +72,11 @@ struct MnistDynamics {
     V h(785);
     h(0) = t;
     for (Eigen::Index i = 0; i < 784; ++i) h(i + 1) = sigmoid(z(i));
-    V a = w1.cast<S>() * h;
+    V a = times(w1, h);
     V g(101);
     g(0) = t;
     for (Eigen::Index i = 0; i < 100; ++i) g(i + 1) = sigmoid(a(i) + b1(i));
-    Z out = w2.cast<S>() * g;
+    Z out = times(w2, g);
     for (Eigen::Index i = 0; i < 784; ++i) out(i) = out(i) + b2(i);
     return out;
   }

@@ -36,6 +36,7 @@ namespace taylor_detail {
 template <class State>
 struct state_traits {  // a scalar state
   using scalar = State;
+  static constexpr int compile_time_size = 1;
   template <class S>
   using rebind = S;
   static constexpr Eigen::Index size(const State&) { return 1; }
@@ -48,6 +49,7 @@ template <class Scalar, int Rows, int Cols, int Options, int MaxRows, int MaxCol
 struct state_traits<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {  // an Eigen state
   using State = Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>;
   using scalar = Scalar;
+  static constexpr int compile_time_size = (Rows > 0 && Cols > 0) ? Rows * Cols : 0;
   template <class S>
   using rebind = Eigen::Matrix<S, Rows, Cols, Options, MaxRows, MaxCols>;
   static Eigen::Index size(const State& z) { return z.size(); }
@@ -72,6 +74,19 @@ std::array<State, K + 1> derivatives_from_coefficients(const State& z0, const T*
   }
   return out;
 }
+// Coefficient storage: on the stack when the state's size is known at compile time.
+template <class T, int N, int K>
+struct coefficient_storage {
+  std::array<T, std::size_t(N) * (K + 1)> c{};
+  explicit coefficient_storage(Eigen::Index) {}
+  T* data() { return c.data(); }
+};
+template <class T, int K>
+struct coefficient_storage<T, 0, K> {
+  std::vector<T> c;
+  explicit coefficient_storage(Eigen::Index n) : c(std::size_t(n) * (K + 1), T(0)) {}
+  T* data() { return c.data(); }
+};
 }  // namespace taylor_detail
 
 // z(t0), z'(t0), …, z^(K)(t0) for z' = f(t, z), z(t0) = z0, by Taylor mode with growing order.
@@ -81,7 +96,8 @@ std::array<State, K + 1> ode_taylor_coefficients(F&& f, const State& z0, Time t0
   using Traits = taylor_detail::state_traits<State>;
   using T = typename Traits::scalar;
   const Eigen::Index n = Traits::size(z0);
-  std::vector<T> c(std::size_t(n) * (K + 1), T(0));
+  taylor_detail::coefficient_storage<T, Traits::compile_time_size, K> storage(n);
+  T* const c = storage.data();
   for (Eigen::Index i = 0; i < n; ++i) c[std::size_t(i) * (K + 1)] = Traits::element(z0, i);
 
   auto pass = [&]<int k>() {
@@ -98,7 +114,7 @@ std::array<State, K + 1> ode_taylor_coefficients(F&& f, const State& z0, Time t0
   [&]<int... k>(std::integer_sequence<int, k...>) {
     (pass.template operator()<k>(), ...);
   }(std::make_integer_sequence<int, K>{});
-  return taylor_detail::derivatives_from_coefficients<K, Traits>(z0, c.data());
+  return taylor_detail::derivatives_from_coefficients<K, Traits>(z0, c);
 }
 
 // The same numbers by IncrementalJet: one coefficient per pass, every intermediate kept.

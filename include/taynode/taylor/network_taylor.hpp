@@ -1,0 +1,225 @@
+#pragma once
+// Incremental Taylor coefficients of z' = f(t, z) for a neural network f (nn::Sequential), on
+// batched series (series/): pass k computes ONLY coefficient k of every layer, reusing the
+// layers' stored coefficients 0..k−1, and z_{k+1} = f_k/(k+1) (normalized coefficients) closes
+// the loop (Kelly et al. 2020, Algorithm 1, in the O(K²) form of Taylor-series integrators).
+//
+// Work for z^(1..K): K passes; each pass is one GEMM batch × in × out per layer (the same GEMMs
+// as one plain evaluation) plus, per element of each nonlinear layer, one rule step of order k
+// (O(k) flops). In total K GEMM passes and O(K²) elementwise work, against the K full jets,
+// O(K³), of the reference implementation.
+//
+// NetworkTaylor is a workspace: it owns the series of every layer for a given maximal order and
+// batch size and keeps pointers to the network's parameters (via Backend::Mirror), so the network
+// must outlive it and must not be resized while it is used. Allocation happens in the
+// constructor only. Not thread-safe; use one workspace per thread.
+//
+// Conventions: the state is a batch × dim row-major matrix, one example per row; every API takes
+// and returns NORMALIZED coefficients c_k = z^(k)/k!, except `derivative(k)` (k!·c_k).
+
+#include <cassert>
+#include <stdexcept>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "taynode/jet/rules.hpp"
+#include "taynode/nn/layers.hpp"
+#include "taynode/series/ops.hpp"
+#include "taynode/series/series.hpp"
+
+namespace taynode {
+
+namespace taylor_detail {
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
+
+// u_k of the ConcatSquash gate input u = w_g·t + b_g: [w_g t0 + b_g, w_g t1, 0, …].
+template <class T>
+struct GateInputKernel {
+  const T *gw, *gb;
+  T* uk;
+  T tk;
+  bool with_bias;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { uk[i] = gw[i] * tk + (with_bias ? gb[i] : T(0)); }
+};
+}  // namespace taylor_detail
+
+template <class T, class Backend = backend::Cpu>
+class NetworkTaylor {
+ public:
+  using SeriesType = Series<T, Backend>;
+  using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+  NetworkTaylor(const nn::Sequential<T>& net, int max_order, Index batch)
+      : net_(&net), max_order_(max_order), batch_(batch), dim_(net.in_features()) {
+    if (max_order < 0 || batch < 1) throw std::invalid_argument("taynode::NetworkTaylor: max_order >= 0, batch >= 1");
+    if (net.out_features() != dim_)
+      throw std::invalid_argument("taynode::NetworkTaylor: the network's output features differ from its input features");
+    input_.resize(max_order, batch, dim_);
+    mirrors_.reserve(5 * net.layers.size());
+    work_.resize(net.layers.size());
+    Index features = dim_;
+    for (std::size_t l = 0; l < net.layers.size(); ++l) {
+      LayerWork& w = work_[l];
+      std::visit(taylor_detail::overloaded{
+                     [&](const nn::Linear<T>& layer) {
+                       check_in(layer.in(), features);
+                       w.w = mirror(layer.weight.data(), layer.weight.size());
+                       w.b = mirror(layer.bias.data(), layer.bias.size());
+                       w.ldw = layer.weight.cols();
+                       features = layer.out();
+                     },
+                     [&](const nn::ConcatLinear<T>& layer) {
+                       check_in(layer.in(), features);
+                       w.w = mirror(layer.weight.data(), layer.weight.size());
+                       w.b = mirror(layer.bias.data(), layer.bias.size());
+                       w.ldw = layer.weight.cols();
+                       features = layer.out();
+                     },
+                     [&](const nn::ConcatSquash<T>& layer) {
+                       check_in(layer.in(), features);
+                       w.w = mirror(layer.weight.data(), layer.weight.size());
+                       w.b = mirror(layer.bias.data(), layer.bias.size());
+                       w.gw = mirror(layer.gate_weight.data(), layer.gate_weight.size());
+                       w.gb = mirror(layer.gate_bias.data(), layer.gate_bias.size());
+                       w.tw = mirror(layer.time_weight.data(), layer.time_weight.size());
+                       w.ldw = layer.weight.cols();
+                       features = layer.out();
+                       w.aux1.resize(max_order, batch, features);  // W x + b
+                       w.gate_u.resize(max_order, 1, features);
+                       w.gate_s.resize(max_order, 1, features);
+                       w.gate_e.resize(max_order, 1, features);
+                     },
+                     [&](nn::Sigmoid) { w.aux1.resize(max_order, batch, features); },
+                     [&](nn::Tanh) { w.aux1.resize(max_order, batch, features); },
+                     [&](nn::Softplus) {
+                       w.aux1.resize(max_order, batch, features);
+                       w.aux2.resize(max_order, batch, features);
+                     },
+                 },
+                 net.layers[l]);
+      w.out.resize(max_order, batch, features);
+    }
+  }
+
+  int max_order() const { return max_order_; }
+  Index batch() const { return batch_; }
+  Index dim() const { return dim_; }
+
+  // The series of the network's input (the state path). Set its coefficients 0..k before pass(k).
+  SeriesType& input() { return input_; }
+  const SeriesType& input() const { return input_; }
+  // The series of the network's output, f(t(τ), z(τ)).
+  const SeriesType& output() const { return work_.back().out; }
+
+  // Coefficient k of every layer's output, from the input's coefficients 0..k, the layers'
+  // coefficients 0..k−1 (from the earlier passes) and the time series t.
+  void pass(int k, TimeSeries<T> t) {
+    assert(k >= 0 && k <= max_order_);
+    const SeriesType* x = &input_;
+    for (std::size_t l = 0; l < work_.size(); ++l) {
+      LayerWork& w = work_[l];
+      std::visit(taylor_detail::overloaded{
+                     [&](const nn::Linear<T>&) { series::linear_step(k, *x, w.w, w.ldw, w.b, w.out); },
+                     [&](const nn::ConcatLinear<T>&) {
+                       series::concat_time_linear_step(k, t, *x, w.w, w.ldw, w.b, w.out);
+                     },
+                     [&](const nn::ConcatSquash<T>&) { concat_squash_step(k, t, *x, w); },
+                     [&](nn::Sigmoid) { series::sigmoid_step(k, *x, w.out, w.aux1); },
+                     [&](nn::Tanh) { series::tanh_step(k, *x, w.out, w.aux1); },
+                     [&](nn::Softplus) { series::softplus_step(k, *x, w.out, w.aux1, w.aux2); },
+                 },
+                 net_->layers[l]);
+      x = &w.out;
+    }
+  }
+  // Passes 0..order: the output's series from the input's coefficients 0..order (all set).
+  void push_forward(TimeSeries<T> t, int order) {
+    for (int k = 0; k <= order; ++k) pass(k, t);
+  }
+
+  // Plain evaluation f(t, z) (pass 0); z is batch × dim. Returns the output's coefficient 0.
+  template <class Derived>
+  Eigen::Map<const RowMatrix> evaluate(T t, const Eigen::MatrixBase<Derived>& z) {
+    set_coefficient(0, z);
+    pass(0, TimeSeries<T>{t, T(1)});
+    return output().matrix(0);
+  }
+
+  // Taylor coefficients of the solution of z' = f(t, z), z(t0) = z0 (batch × dim), up to order
+  // K ≤ max_order: K passes. Afterwards state() holds the normalized coefficients c_0..c_K of z,
+  // derivative(k) = z^(k)(t0) = k!·c_k, and f(t0, z0) = state().matrix(1).
+  template <class Derived>
+  void ode_coefficients(T t0, const Eigen::MatrixBase<Derived>& z0, int K) {
+    set_coefficient(0, z0);
+    ode_coefficients(t0, K);
+  }
+  // The same with coefficient 0 of input() already set.
+  void ode_coefficients(T t0, int K) {
+    if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
+    for (int k = 0; k < K; ++k) {
+      pass(k, TimeSeries<T>{t0, T(1)});
+      series::scale_coefficient(rules::inverse<T>(k + 1), output(), k, input_, k + 1);  // z_{k+1} = f_k/(k+1)
+    }
+  }
+  const SeriesType& state() const { return input_; }
+  RowMatrix derivative(int k) const { return input_.derivative(k); }
+
+  // Jacobian-vector product J·v with J = ∂f/∂z at (t, z), by an order-1 push with t held fixed
+  // (t1 = 0): returns J v (batch × dim); f(t, z) is output().matrix(0) afterwards.
+  template <class DZ, class DV>
+  Eigen::Map<const RowMatrix> jvp(T t, const Eigen::MatrixBase<DZ>& z, const Eigen::MatrixBase<DV>& v) {
+    if (max_order_ < 1) throw std::invalid_argument("taynode::NetworkTaylor::jvp needs max_order >= 1");
+    set_coefficient(0, z);
+    set_coefficient(1, v);
+    push_forward(TimeSeries<T>{t, T(0)}, 1);
+    return output().matrix(1);
+  }
+
+  // Copies a batch × dim matrix into coefficient k of the input (host memory).
+  template <class Derived>
+  void set_coefficient(int k, const Eigen::MatrixBase<Derived>& x) {
+    if (x.rows() != batch_ || x.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: state shape");
+    input_.matrix(k) = x.template cast<T>();
+  }
+
+ private:
+  struct LayerWork {
+    const T *w = nullptr, *b = nullptr, *gw = nullptr, *gb = nullptr, *tw = nullptr;
+    Index ldw = 0;
+    SeriesType out, aux1, aux2, gate_u, gate_s, gate_e;
+  };
+
+  const T* mirror(const T* host, Index n) {
+    mirrors_.emplace_back(host, n);
+    return mirrors_.back().data();
+  }
+  static void check_in(Index in, Index features) {
+    if (in != features) throw std::invalid_argument("taynode::NetworkTaylor: layer input features do not match");
+  }
+
+  // y = (W x + b) ⊙ σ(w_g t + b_g) + w_b t
+  void concat_squash_step(int k, TimeSeries<T> t, const SeriesType& x, LayerWork& w) {
+    series::linear_step(k, x, w.w, w.ldw, w.b, w.aux1);
+    const Index out = w.out.cols();
+    Backend::for_each(out, taylor_detail::GateInputKernel<T>{w.gw, w.gb, w.gate_u.coefficient(k), t.coefficient(k), k == 0});
+    series::sigmoid_step(k, w.gate_u, w.gate_s, w.gate_e);
+    series::product_broadcast_row_step(k, w.aux1, w.gate_s, w.out);
+    if (const T tk = t.coefficient(k); tk != T(0))
+      Backend::add_row(w.out.rows(), out, tk, w.tw, Index(1), w.out.coefficient(k), out);
+  }
+
+  const nn::Sequential<T>* net_;
+  int max_order_;
+  Index batch_, dim_;
+  std::vector<typename Backend::template Mirror<T>> mirrors_;
+  std::vector<LayerWork> work_;
+  SeriesType input_;
+};
+
+}  // namespace taynode
