@@ -17,6 +17,15 @@
 #define TAYNODE_INLINE inline
 #endif
 
+// Fully unrolls a loop over the orders of a jet (the trip count is a small compile-time K).
+#if defined(__CUDACC__) || defined(__clang__)
+#define TAYNODE_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TAYNODE_UNROLL _Pragma("GCC unroll 32")
+#else
+#define TAYNODE_UNROLL
+#endif
+
 #define TAYNODE_VERSION_MAJOR 0
 #define TAYNODE_VERSION_MINOR 1
 #define TAYNODE_VERSION_PATCH 0

@@ -23,7 +23,7 @@ template <class E, class Rule>
 TAYNODE_INLINE TAYNODE_HD constexpr jet_of_t<E> apply_rule(const JetExpr<E>& e, Rule rule) {
   const auto& u = evaluate(e);
   jet_of_t<E> y;
-#pragma GCC unroll 32
+TAYNODE_UNROLL
   for (int k = 0; k <= jet_of_t<E>::order; ++k) rule(k, u, y);
   return y;
 }
@@ -32,7 +32,7 @@ template <int N, class E, class Rule>
 TAYNODE_INLINE TAYNODE_HD constexpr jet_of_t<E> apply_rule_aux(const JetExpr<E>& e, Rule rule) {
   const auto& u = evaluate(e);
   jet_of_t<E> y, aux[N];
-#pragma GCC unroll 32
+TAYNODE_UNROLL
   for (int k = 0; k <= jet_of_t<E>::order; ++k) rule(k, u, y, aux);
   return y;
 }
@@ -144,7 +144,7 @@ TAYNODE_HD constexpr jet_of_t<V> atan2(const V& v, const X& x) {
   const auto& a = evaluate(v);
   const auto& b = evaluate(x);
   jet_of_t<V> y, w;
-#pragma GCC unroll 32
+TAYNODE_UNROLL
   for (int k = 0; k <= jet_of_t<V>::order; ++k) rules::atan2(k, a, b, y, w);
   return y;
 }
@@ -156,7 +156,7 @@ TAYNODE_HD constexpr jet_of_t<A> operator/(const A& u, const B& v) {
   const auto& a = evaluate(u);
   const auto& b = evaluate(v);
   jet_of_t<A> y;
-#pragma GCC unroll 32
+TAYNODE_UNROLL
   for (int k = 0; k <= jet_of_t<A>::order; ++k) rules::quotient(k, a, b, y);
   return y;
 }
@@ -167,7 +167,7 @@ TAYNODE_HD constexpr jet_of_t<B> operator/(S s, const B& v) {
   using T = typename jet_of_t<B>::scalar_type;
   const auto& b = evaluate(v);
   jet_of_t<B> y;
-#pragma GCC unroll 32
+TAYNODE_UNROLL
   for (int k = 0; k <= jet_of_t<B>::order; ++k) rules::reciprocal(k, T(s), b, y);
   return y;
 }

@@ -45,7 +45,7 @@ class Jet : public JetExpr<Jet<T, K>> {
   template <class E>
     requires(is_jet_expr_v<E> && !std::is_same_v<E, Jet>)
   TAYNODE_INLINE TAYNODE_HD constexpr Jet(const JetExpr<E>& e) {
-#pragma GCC unroll 32
+TAYNODE_UNROLL
     for (int k = 0; k <= K; ++k) c_[k] = e.derived().coeff(k);
   }
 
@@ -71,7 +71,7 @@ class Jet : public JetExpr<Jet<T, K>> {
   template <class E>
     requires(is_jet_expr_v<E> && !std::is_same_v<E, Jet>)
   TAYNODE_INLINE TAYNODE_HD constexpr Jet& operator=(const JetExpr<E>& e) {
-#pragma GCC unroll 32
+TAYNODE_UNROLL
     for (int k = K; k >= 0; --k) c_[k] = e.derived().coeff(k);
     return *this;
   }
