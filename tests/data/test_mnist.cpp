@@ -1,0 +1,114 @@
+// The MNIST IDX reader on the 1000-image smoke slice of the real test set (facts from
+// ../shared/data/mnist/SOURCE.md), and on corrupted copies of it.
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdlib>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <taynode/data.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path smoke_dir() {
+  const char* shared = std::getenv("TAYNODE_SHARED_DATA");
+  return fs::path(shared ? shared : "../shared/data") / "mnist" / "smoke";
+}
+const std::string images_file = "t10k-first1000-images-idx3-ubyte";
+const std::string labels_file = "t10k-first1000-labels-idx1-ubyte";
+
+std::vector<char> read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+// A scratch copy of `bytes` under a fresh temporary name.
+fs::path write_temp(const std::vector<char>& bytes, const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("taynode_data_tests_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path p = dir / name;
+  std::ofstream(p, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  return p;
+}
+}  // namespace
+
+TEST_CASE("MNIST smoke slice: shape, first labels and label counts of the real test set", "[data][mnist]") {
+  const auto set = taynode::load_mnist((smoke_dir() / images_file).string(), (smoke_dir() / labels_file).string());
+  REQUIRE(set.size() == 1000);
+  CHECK(set.images.count == 1000);
+  CHECK(set.images.rows == 28);
+  CHECK(set.images.cols == 28);
+  CHECK(set.images.pixels.size() == 1000u * 784u);
+  // SOURCE.md: first test labels 7 2 1 0 4 1 4 9 5 9; label counts 0-9 of the slice.
+  const std::array<int, 10> first = {7, 2, 1, 0, 4, 1, 4, 9, 5, 9};
+  for (int i = 0; i < 10; ++i) CHECK(int(set.labels[i]) == first[i]);
+  const std::array<int, 10> expected_counts = {85, 126, 116, 107, 110, 87, 87, 99, 89, 94};
+  std::array<int, 10> counts{};
+  for (auto l : set.labels) ++counts[l];
+  CHECK(counts == expected_counts);
+  // Pixels span the full byte range; scaled() maps them to [0, 1] as the paper does (/255).
+  const auto x = set.images.scaled<double>();
+  CHECK(x.rows() == 1000);
+  CHECK(x.cols() == 784);
+  CHECK(x.minCoeff() == 0.0);
+  CHECK(x.maxCoeff() == 1.0);
+  CHECK(x(0, 0) == 0.0);  // MNIST digits have blank borders
+}
+
+TEST_CASE("MNIST reader rejects corrupted files with a message naming the file and the problem", "[data][mnist]") {
+  const std::vector<char> images = read_all(smoke_dir() / images_file);
+  const std::vector<char> labels = read_all(smoke_dir() / labels_file);
+  REQUIRE(images.size() == 784016);
+  REQUIRE(labels.size() == 1008);
+  using Catch::Contains;
+
+  SECTION("missing file") {
+    CHECK_THROWS_WITH(taynode::read_idx_images("/nonexistent/t10k-images"),
+                      Contains("/nonexistent/t10k-images") && Contains("cannot open"));
+  }
+  SECTION("truncated data") {
+    std::vector<char> cut(images.begin(), images.end() - 100);
+    const auto p = write_temp(cut, "truncated-images");
+    CHECK_THROWS_WITH(taynode::read_idx_images(p.string()), Contains(p.string()) && Contains("truncated"));
+  }
+  SECTION("truncated header") {
+    const auto p = write_temp(std::vector<char>(images.begin(), images.begin() + 10), "short-header");
+    CHECK_THROWS_WITH(taynode::read_idx_images(p.string()), Contains("truncated IDX header"));
+  }
+  SECTION("wrong magic: a label file read as images, and a flipped byte") {
+    CHECK_THROWS_WITH(taynode::read_idx_images((smoke_dir() / labels_file).string()),
+                      Contains("wrong IDX magic number 0x00000801") && Contains("0x00000803"));
+    std::vector<char> bad = images;
+    bad[2] = 0x0D;  // an IDX file of 32-bit floats
+    const auto p = write_temp(bad, "float-magic");
+    CHECK_THROWS_WITH(taynode::read_idx_images(p.string()), Contains("wrong IDX magic number 0x00000d03"));
+  }
+  SECTION("count in the header does not match the data") {
+    std::vector<char> bad = images;
+    bad[7] = char(0xE9);  // 1001 images announced (0x03E9), 1000 present
+    const auto p = write_temp(bad, "count-1001");
+    CHECK_THROWS_WITH(taynode::read_idx_images(p.string()), Contains("truncated"));
+    std::vector<char> extra = labels;
+    extra.push_back(3);  // a trailing byte after the 1000 labels
+    const auto q = write_temp(extra, "labels-extra");
+    CHECK_THROWS_WITH(taynode::read_idx_labels(q.string()), Contains("trailing bytes"));
+  }
+  SECTION("label outside 0-9") {
+    std::vector<char> bad = labels;
+    bad[8 + 5] = 10;
+    const auto p = write_temp(bad, "label-10");
+    CHECK_THROWS_WITH(taynode::read_idx_labels(p.string()), Contains("label 10 at index 5"));
+  }
+  SECTION("images and labels of different lengths") {
+    std::vector<char> fewer(labels.begin(), labels.end() - 1);
+    fewer[7] = char(0xE7);  // 999 labels, consistent header
+    const auto p = write_temp(fewer, "labels-999");
+    CHECK_THROWS_WITH(taynode::load_mnist((smoke_dir() / images_file).string(), p.string()),
+                      Contains("999 labels for 1000 images"));
+  }
+}
