@@ -9,14 +9,26 @@
 #include "taynode/jet/functions.hpp"
 #include "taynode/jet/jet.hpp"
 
+namespace taynode::detail {
+// What Eigen needs of a number type built on the plain type Base (precision limits are Base's).
+template <class Number, class Base>
+struct NumTraitsOf : Eigen::GenericNumTraits<Base> {
+  using Real = Number;
+  using NonInteger = Number;
+  using Nested = Number;
+  using Literal = Number;
+  static inline Real epsilon() { return Real(Eigen::NumTraits<Base>::epsilon()); }
+  static inline Real dummy_precision() { return Real(Eigen::NumTraits<Base>::dummy_precision()); }
+  static inline Real highest() { return Real(Eigen::NumTraits<Base>::highest()); }
+  static inline Real lowest() { return Real(Eigen::NumTraits<Base>::lowest()); }
+  static inline int digits10() { return Eigen::NumTraits<Base>::digits10(); }
+};
+}  // namespace taynode::detail
+
 namespace Eigen {
 
 template <class T, int K>
-struct NumTraits<taynode::Jet<T, K>> : GenericNumTraits<T> {
-  using Real = taynode::Jet<T, K>;
-  using NonInteger = taynode::Jet<T, K>;
-  using Nested = taynode::Jet<T, K>;
-  using Literal = taynode::Jet<T, K>;
+struct NumTraits<taynode::Jet<T, K>> : taynode::detail::NumTraitsOf<taynode::Jet<T, K>, T> {
   enum {
     IsComplex = 0,
     IsInteger = 0,
@@ -27,11 +39,6 @@ struct NumTraits<taynode::Jet<T, K>> : GenericNumTraits<T> {
     AddCost = (K + 1) * NumTraits<T>::AddCost,
     MulCost = (K + 1) * (K + 2) / 2 * (NumTraits<T>::MulCost + NumTraits<T>::AddCost),
   };
-  static inline Real epsilon() { return Real(NumTraits<T>::epsilon()); }
-  static inline Real dummy_precision() { return Real(NumTraits<T>::dummy_precision()); }
-  static inline Real highest() { return Real(NumTraits<T>::highest()); }
-  static inline Real lowest() { return Real(NumTraits<T>::lowest()); }
-  static inline int digits10() { return NumTraits<T>::digits10(); }
 };
 
 template <class T, int K, class BinaryOp>
@@ -44,12 +51,8 @@ struct ScalarBinaryOpTraits<T, taynode::Jet<T, K>, BinaryOp> {
 };
 
 template <class T>
-struct NumTraits<taynode::Dual<T>> : GenericNumTraits<typename taynode::dual_base<T>::type> {
-  using Base = typename taynode::dual_base<T>::type;
-  using Real = taynode::Dual<T>;
-  using NonInteger = taynode::Dual<T>;
-  using Nested = taynode::Dual<T>;
-  using Literal = taynode::Dual<T>;
+struct NumTraits<taynode::Dual<T>>
+    : taynode::detail::NumTraitsOf<taynode::Dual<T>, typename taynode::dual_base<T>::type> {
   enum {
     IsComplex = 0,
     IsInteger = 0,
@@ -59,11 +62,6 @@ struct NumTraits<taynode::Dual<T>> : GenericNumTraits<typename taynode::dual_bas
     AddCost = 2 * NumTraits<T>::AddCost,
     MulCost = 3 * NumTraits<T>::MulCost + NumTraits<T>::AddCost,
   };
-  static inline Real epsilon() { return Real(NumTraits<Base>::epsilon()); }
-  static inline Real dummy_precision() { return Real(NumTraits<Base>::dummy_precision()); }
-  static inline Real highest() { return Real(NumTraits<Base>::highest()); }
-  static inline Real lowest() { return Real(NumTraits<Base>::lowest()); }
-  static inline int digits10() { return NumTraits<Base>::digits10(); }
 };
 
 template <class T, class BinaryOp>

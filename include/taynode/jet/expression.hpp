@@ -16,12 +16,7 @@
 #include "taynode/config.hpp"
 #include "taynode/jet/rules.hpp"
 
-// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
-// indices it flags are never reached; checked with AddressSanitizer and UBSan).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#endif
+#include "taynode/detail/warnings_begin.hpp"
 
 namespace taynode {
 
@@ -251,6 +246,4 @@ TAYNODE_JET_COMPARISON(>=)
 
 }  // namespace taynode
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "taynode/detail/warnings_end.hpp"

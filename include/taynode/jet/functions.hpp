@@ -8,134 +8,52 @@
 #include "taynode/jet/jet.hpp"
 #include "taynode/jet/rules.hpp"
 
-// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
-// indices it flags are never reached; checked with AddressSanitizer and UBSan).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#endif
+#include "taynode/detail/warnings_begin.hpp"
 
 namespace taynode {
 
 namespace detail {
-// y = F(u) for a rule with no auxiliary series.
-template <class E, class Rule>
+// y = F(u): the rule run for k = 0..K, carrying N auxiliary series (sin's cos, σ's σ(1−σ), …).
+template <int N, class E, class Rule>
 TAYNODE_INLINE TAYNODE_HD constexpr jet_of_t<E> apply_rule(const JetExpr<E>& e, Rule rule) {
   const auto& u = evaluate(e);
-  jet_of_t<E> y;
-TAYNODE_UNROLL
-  for (int k = 0; k <= jet_of_t<E>::order; ++k) rule(k, u, y);
-  return y;
-}
-// y = F(u) for a rule that carries N auxiliary series along.
-template <int N, class E, class Rule>
-TAYNODE_INLINE TAYNODE_HD constexpr jet_of_t<E> apply_rule_aux(const JetExpr<E>& e, Rule rule) {
-  const auto& u = evaluate(e);
-  jet_of_t<E> y, aux[N];
-TAYNODE_UNROLL
+  jet_of_t<E> y, aux[N > 0 ? N : 1];
+  TAYNODE_UNROLL
   for (int k = 0; k <= jet_of_t<E>::order; ++k) rule(k, u, y, aux);
   return y;
 }
 }  // namespace detail
 
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> exp(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { rules::exp(k, a, y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> expm1(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { rules::expm1(k, a, y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> log(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { rules::log(k, a, y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> log1p(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { rules::log1p(k, a, y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> sqrt(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { rules::sqrt(k, a, y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> cbrt(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { rules::cbrt(k, a, y); });
-}
-// u² (half the products of u*u)
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> square(const E& u) {
-  return detail::apply_rule(u, [](int k, const auto& a, auto& y) { y[k] = rules::square(k, a); });
-}
-
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> sin(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* c) { rules::sin_cos(k, a, y, c[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> cos(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* s) { rules::sin_cos(k, a, s[0], y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> tan(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* w) { rules::tan(k, a, y, w[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> sinh(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* c) { rules::sinh_cosh(k, a, y, c[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> cosh(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* s) { rules::sinh_cosh(k, a, s[0], y); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> tanh(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* w) { rules::tanh(k, a, y, w[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> asin(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* r) { rules::asin(k, a, y, r[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> acos(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* r) { rules::acos(k, a, y, r[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> atan(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* w) { rules::atan(k, a, y, w[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> sigmoid(const E& u) {
-  return detail::apply_rule_aux<1>(u, [](int k, const auto& a, auto& y, auto* e) { rules::sigmoid(k, a, y, e[0]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> softplus(const E& u) {
-  return detail::apply_rule_aux<2>(
-      u, [](int k, const auto& a, auto& y, auto* se) { rules::softplus(k, a, y, se[0], se[1]); });
-}
-template <class E>
-  requires is_jet_expr_v<E>
-TAYNODE_HD constexpr jet_of_t<E> erf(const E& u) {
-  return detail::apply_rule_aux<2>(u, [](int k, const auto& a, auto& y, auto* gq) { rules::erf(k, a, y, gq[0], gq[1]); });
-}
+// F(u) for any jet expression u, by the rule CALL of rules.hpp (where its identity is written).
+#define TAYNODE_JET_FUNCTION(NAME, N, CALL)                                                   \
+  template <class E>                                                                          \
+    requires is_jet_expr_v<E>                                                                 \
+  TAYNODE_HD constexpr jet_of_t<E> NAME(const E& u) {                                         \
+    return detail::apply_rule<N>(u, [](int k, const auto& a, auto& y, auto* aux) {           \
+      (void)aux;                                                                              \
+      CALL;                                                                                   \
+    });                                                                                       \
+  }
+TAYNODE_JET_FUNCTION(exp, 0, rules::exp(k, a, y))
+TAYNODE_JET_FUNCTION(expm1, 0, rules::expm1(k, a, y))
+TAYNODE_JET_FUNCTION(log, 0, rules::log(k, a, y))
+TAYNODE_JET_FUNCTION(log1p, 0, rules::log1p(k, a, y))
+TAYNODE_JET_FUNCTION(sqrt, 0, rules::sqrt(k, a, y))
+TAYNODE_JET_FUNCTION(cbrt, 0, rules::cbrt(k, a, y))
+TAYNODE_JET_FUNCTION(square, 0, y[k] = rules::square(k, a))
+TAYNODE_JET_FUNCTION(sin, 1, rules::sin_cos(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(cos, 1, rules::sin_cos(k, a, aux[0], y))
+TAYNODE_JET_FUNCTION(tan, 1, rules::tan(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(sinh, 1, rules::sinh_cosh(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(cosh, 1, rules::sinh_cosh(k, a, aux[0], y))
+TAYNODE_JET_FUNCTION(tanh, 1, rules::tanh(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(asin, 1, rules::asin(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(acos, 1, rules::acos(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(atan, 1, rules::atan(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(sigmoid, 1, rules::sigmoid(k, a, y, aux[0]))
+TAYNODE_JET_FUNCTION(softplus, 2, rules::softplus(k, a, y, aux[0], aux[1]))
+TAYNODE_JET_FUNCTION(erf, 2, rules::erf(k, a, y, aux[0], aux[1]))
+#undef TAYNODE_JET_FUNCTION
 
 // atan2(v, x), the angle of the point (x, v)
 template <class V, class X>
@@ -183,7 +101,7 @@ template <class E, class S>
   requires JetScalarOperand<S, E>
 TAYNODE_HD constexpr jet_of_t<E> pow(const E& u, S a) {
   using T = typename jet_of_t<E>::scalar_type;
-  return detail::apply_rule(u, [a](int k, const auto& x, auto& y) { rules::power(k, T(a), x, y); });
+  return detail::apply_rule<0>(u, [a](int k, const auto& x, auto& y, auto*) { rules::power(k, T(a), x, y); });
 }
 // u^n for an integer n: binary powering with products, exact also at u_0 = 0
 template <class E>
@@ -271,6 +189,4 @@ TAYNODE_HD constexpr bool isinf(const E& u) {
 
 }  // namespace taynode
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "taynode/detail/warnings_end.hpp"

@@ -12,12 +12,7 @@
 #include "taynode/config.hpp"
 #include "taynode/jet/expression.hpp"
 
-// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
-// indices it flags are never reached; checked with AddressSanitizer and UBSan).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#endif
+#include "taynode/detail/warnings_begin.hpp"
 
 namespace taynode {
 
@@ -157,6 +152,4 @@ TAYNODE_INLINE TAYNODE_HD constexpr decltype(auto) evaluate(const JetExpr<E>& e)
 
 }  // namespace taynode
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "taynode/detail/warnings_end.hpp"

@@ -22,12 +22,7 @@
 
 #include "taynode/config.hpp"
 
-// GCC 12 reports -Warray-bounds false positives in the fully unrolled rule loops at -O3 (the
-// indices it flags are never reached; checked with AddressSanitizer and UBSan).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#endif
+#include "taynode/detail/warnings_begin.hpp"
 
 namespace taynode::rules {
 
@@ -288,6 +283,4 @@ TAYNODE_INLINE TAYNODE_HD void erf(int k, const U& u, Y& y, G& g, Q& q) {
 
 }  // namespace taynode::rules
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "taynode/detail/warnings_end.hpp"

@@ -22,6 +22,7 @@
 
 #include <Eigen/Core>
 
+#include "taynode/jet/eigen.hpp"
 #include "taynode/jet/rules.hpp"
 
 namespace taynode {
@@ -272,11 +273,7 @@ template <class T, int K> bool isinf(const IJ<T, K>& a) { return std::isinf(a[0]
 
 namespace Eigen {
 template <class T, int K>
-struct NumTraits<taynode::IncrementalJet<T, K>> : GenericNumTraits<T> {
-  using Real = taynode::IncrementalJet<T, K>;
-  using NonInteger = Real;
-  using Nested = Real;
-  using Literal = Real;
+struct NumTraits<taynode::IncrementalJet<T, K>> : taynode::detail::NumTraitsOf<taynode::IncrementalJet<T, K>, T> {
   enum {
     IsComplex = 0,
     IsInteger = 0,
@@ -286,11 +283,6 @@ struct NumTraits<taynode::IncrementalJet<T, K>> : GenericNumTraits<T> {
     AddCost = 2,
     MulCost = K + 2,
   };
-  static inline Real epsilon() { return Real(NumTraits<T>::epsilon()); }
-  static inline Real dummy_precision() { return Real(NumTraits<T>::dummy_precision()); }
-  static inline Real highest() { return Real(NumTraits<T>::highest()); }
-  static inline Real lowest() { return Real(NumTraits<T>::lowest()); }
-  static inline int digits10() { return NumTraits<T>::digits10(); }
 };
 template <class T, int K, class BinaryOp>
 struct ScalarBinaryOpTraits<taynode::IncrementalJet<T, K>, T, BinaryOp> {
