@@ -58,20 +58,24 @@ class StepSizeControl {
   bool accept(Real err) const { return err <= Real(1); }
 
   // Next step size after an attempt with step h and scaled error err, with Hairer's arithmetic
-  // (two pow calls per accepted step; exp/log instead changes the rounding enough to alter the
-  // step sequences of the published runs, e.g. DOPRI5 on the Arenstorf orbit at tol 1e-17).
+  // (DOPCOR: FAC11 = ERR**EXPO1, FAC = FAC11/FACOLD**BETA, ...). exp/log instead of the two pow
+  // calls changes the rounding enough to alter the step sequences of the published runs (e.g.
+  // DOPRI5 on the Arenstorf orbit at tol 1e-17), so both stay pow. FACOLD**BETA only depends on
+  // the error of the previous accepted step: it is computed right after that step is accepted
+  // (the same call with the same arguments, so the same bits), where it is off the critical path
+  // from the error estimate to the next step's first stage.
   Real propose(Real err, Real h) {
     using std::max;
     using std::min;
     using std::pow;
     const Real fac11 = pow(err, expo1_);
     if (err <= Real(1)) {
-      Real fac = beta_ != Real(0) ? fac11 / pow(facold_, beta_) : fac11;
+      Real fac = beta_ != Real(0) ? fac11 / facold_pow_ : fac11;
       fac = max(facc2_, min(facc1_, fac / safety_));
       Real h_new = h / fac;
-      facold_ = max(err, Real(1.0e-4));
       if (rejected_ && no_growth_after_reject_ && std::abs(h_new) > std::abs(h)) h_new = h;
       rejected_ = false;
+      if (beta_ != Real(0)) facold_pow_ = pow(max(err, Real(1.0e-4)), beta_);
       return h_new;
     }
     rejected_ = true;
@@ -81,8 +85,36 @@ class StepSizeControl {
  private:
   Real safety_, facc1_, facc2_, beta_, expo1_;
   bool no_growth_after_reject_;
-  Real facold_ = Real(1.0e-4);
+  Real facold_pow_ = beta_ != Real(0) ? std::pow(Real(1.0e-4), beta_) : Real(1);  // FACOLD**BETA
   bool rejected_ = false;
+};
+
+// The step-size rule of the reference code's dopri5 (jax.experimental.ode of 2020; REFERENCE.md
+// §5), given the mean square ratio² = mean_i (err_i / tol_i)² of an attempt with step h:
+//   factor = max(1/ifactor, min(√ratio²^(1/order) / safety, 1/d)),  d = 1 if ratio² < 1 else
+//   dfactor;  h_new = h / factor, or ifactor·h if ratio² = 0.
+// Accept iff ratio² ≤ 1. Accepted steps never shrink and grow at most ifactor×; rejected steps
+// shrink between 1/safety (1.11×) and 1/dfactor (5×). No memory; one sqrt and one pow per attempt.
+template <class Real>
+struct JaxStepRule {
+  Real safety = Real(0.9);
+  Real ifactor = Real(10);
+  Real dfactor = Real(0.2);
+  Real order = Real(5);
+
+  static bool accept(Real ratio2) { return ratio2 <= Real(1); }
+
+  Real propose(Real ratio2, Real h) const {
+    using std::max;
+    using std::min;
+    using std::pow;
+    using std::sqrt;
+    const Real d = ratio2 < Real(1) ? Real(1) : dfactor;
+    const Real r = sqrt(ratio2);
+    const Real factor =
+        max(Real(1) / ifactor, min(pow(r, Real(1) / order) / safety, Real(1) / d));
+    return ratio2 == Real(0) ? h * ifactor : h / factor;
+  }
 };
 
 }  // namespace taynode

@@ -37,4 +37,32 @@ Real hairer_initial_step(F& f, Real t0, const State& y0, const State& f0, State&
   return min({Real(100) * abs(h), h1, h_max}) * direction;
 }
 
+// The initial step of the reference code's dopri5 (jax.experimental.ode of 2020; REFERENCE.md §5),
+// HNW I II.4 with *Euclidean* norms (not divided by the dimension), called there with order 4:
+//   scale = atol + rtol·|y0|,  d0 = ‖y0/scale‖₂,  d1 = ‖f0/scale‖₂,
+//   h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01·d0/d1,
+//   f1 = f(t0 + h0, y0 + h0·f0),  d2 = ‖(f1 − f0)/scale‖₂ / h0,
+//   h1 = max(1e-6, 1e-3·h0) if d1 ≤ 1e-15 and d2 ≤ 1e-15 else (0.01/(d1 + d2))^(1/(order+1)),
+//   h = min(100·h0, h1).
+// One evaluation of f. Returns |h|; the probe steps in `direction`.
+template <class State, class F, class Real>
+Real jax_initial_step(F& f, Real t0, const State& y0, const State& f0, State& y1, State& f1,
+                      int order, Real direction, const Tolerances<Real>& tol) {
+  using VS = VectorSpace<State>;
+  using std::max;
+  using std::min;
+  using std::pow;
+  using std::sqrt;
+  const Real d0 = sqrt(VS::scaled_sq_norm(y0, y0, tol));
+  const Real d1 = sqrt(VS::scaled_sq_norm(f0, y0, tol));
+  const Real h0 = (d0 < Real(1e-5) || d1 < Real(1e-5)) ? Real(1e-6) : Real(0.01) * d0 / d1;
+  VS::add_scaled(y1, y0, h0 * direction, std::array<Real, 1>{Real(1)}, f0);
+  f(t0 + h0 * direction, y1, f1);
+  const Real d2 = sqrt(VS::scaled_sq_norm_diff(f1, f0, y0, tol)) / h0;
+  const Real h1 = (d1 <= Real(1e-15) && d2 <= Real(1e-15))
+                      ? max(Real(1e-6), h0 * Real(1e-3))
+                      : pow(Real(0.01) / (d1 + d2), Real(1) / (Real(order) + Real(1)));
+  return min(Real(100) * h0, h1);
+}
+
 }  // namespace taynode

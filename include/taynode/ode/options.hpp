@@ -16,9 +16,11 @@ enum class StepControl {
   // clamped to the final time, intermediate outputs by dense output.
   hairer,
   // The reference code's `dopri5` (jax.experimental.ode of 2020, REFERENCE.md §5): alternative
-  // embedded weights, Euclidean norms in the initial step, factor clamps 0.1/5/1, no clamping to
-  // output times (every output, including the last, is interpolated), NFE = 2 + 6·attempts.
-  // Dopri5 only.
+  // embedded weights (b̂ = 1951/21600, …), initial step with Euclidean norms and order 4, RMS
+  // error ratio over all components, JaxStepRule (factor clamps 0.1 / 5 / 1, no memory), no
+  // h_max, no clamping to output times (every output, the last included, is the quartic
+  // interpolant of the step that crossed it), NFE = 2 + 6·attempts. Dopri5 only; the controller
+  // and max_step options must stay at their defaults.
   jax,
 };
 
@@ -33,7 +35,7 @@ struct SolveOptions {
   std::vector<Real> rtol_per_component;
   std::vector<Real> atol_per_component;
 
-  Real first_step = Real(0);    // 0: automatic (Hairer's HINIT)
+  Real first_step = Real(0);    // 0: automatic (Hairer's HINIT, or the reference code's in jax mode)
   Real max_step = Real(0);      // 0: |t_end − t0|
   std::size_t max_steps = 100000;  // step attempts, accepted and rejected
 

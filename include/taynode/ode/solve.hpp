@@ -42,7 +42,7 @@ template <class F, class State, class Real>
 struct CountingRhs {
   F& f;
   std::size_t& nfe;
-  void operator()(Real t, const State& y, State& dy) {
+  TAYNODE_ODE_INLINE void operator()(Real t, const State& y, State& dy) {
     ++nfe;
     if constexpr (std::is_invocable_v<F&, Real, const State&, State&>)
       f(t, y, dy);
@@ -232,10 +232,139 @@ void integrate_hairer(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
     fail(SolveErrorKind::non_finite, "non-finite state at t=", t);
 }
 
+// The error weights e = b − b̂ and the midpoint weights of the reference code's dopri5, gathered
+// over their nonzero entries, in the working precision (b − b̂ is formed in Real, as that code
+// does in float64).
+template <class Real>
+struct JaxDopri5Weights {
+  static constexpr auto e_mask = [] {
+    std::array<Coef, 7> m{};
+    for (std::size_t j = 0; j < 7; ++j)
+      m[j] = (Dopri5::b[j].is_zero() && Dopri5JaxData::b_hat[j].is_zero()) ? Coef{0.0, 1.0}
+                                                                            : Coef{1.0, 1.0};
+    return m;
+  }();
+  static constexpr std::size_t ne = count_nonzero(e_mask);
+  static constexpr auto e_idx = nonzero_indices<ne>(e_mask);
+  static constexpr auto e = [] {
+    std::array<Real, ne> c{};
+    for (std::size_t j = 0; j < ne; ++j)
+      c[j] = Dopri5::b[e_idx[j]].template as<Real>() -
+             Dopri5JaxData::b_hat[e_idx[j]].template as<Real>();
+    return c;
+  }();
+};
+
+// Quartic dense output of the reference code's dopri5 on the last step (t0 → t0 + h, from y0):
+// the quartic q(θ) through y0, y_mid = y0 + h Σ c_mid_j k_j and y1 with q'(0) = h f0,
+// q'(1) = h f1 (REFERENCE.md §5: q = aθ⁴ + bθ³ + cθ² + dθ + e with a = 2h(f1 − f0) − 8(y0 + y1)
+// + 16 y_mid, b = h(5f0 − 3f1) + 18y0 + 14y1 − 32y_mid, c = h(f1 − 4f0) − 11y0 − 5y1 + 16y_mid,
+// d = h f0, e = y0). Collecting the coefficients of y1 − y0, y_mid − y0, h f0 and h f1 gives
+//   q(θ) = y0 + (14θ³ − 8θ⁴ − 5θ²)(y1 − y0) + 16θ²(1 − θ)²(y_mid − y0)
+//             + (θ − 4θ² + 5θ³ − 2θ⁴) h f0 + (θ² − 3θ³ + 2θ⁴) h f1,
+// and with y1 − y0 = h Σ b_j k_j, y_mid − y0 = h Σ c_mid_j k_j, f0 = k_1, f1 = k_7 it is one fused
+// combination y0 + h Σ w_j(θ) k_j over the stages.
+template <class State, class Real>
+void jax_interpolate(const RungeKuttaStepper<Dopri5, State>& st, State& out, const State& y0,
+                     Real h, Real theta) {
+  constexpr auto mask = [] {
+    std::array<Coef, 7> m{};
+    for (std::size_t j = 0; j < 7; ++j)
+      m[j] = (j == 0 || j == 6 || !Dopri5::b[j].is_zero() || !Dopri5JaxData::c_mid[j].is_zero())
+                 ? Coef{1.0, 1.0}
+                 : Coef{0.0, 1.0};
+    return m;
+  }();
+  constexpr std::size_t n = count_nonzero(mask);
+  static constexpr auto idx = nonzero_indices<n>(mask);
+  const Real s = theta, s2 = s * s, s3 = s2 * s, s4 = s3 * s;
+  const Real w_y1 = Real(14) * s3 - Real(8) * s4 - Real(5) * s2;
+  const Real w_mid = Real(16) * s2 * (Real(1) - s) * (Real(1) - s);
+  const Real w_f0 = s - Real(4) * s2 + Real(5) * s3 - Real(2) * s4;
+  const Real w_f1 = s2 - Real(3) * s3 + Real(2) * s4;
+  std::array<Real, n> w{};
+  for (std::size_t jj = 0; jj < n; ++jj) {
+    const std::size_t j = idx[jj];
+    w[jj] = w_y1 * Dopri5::b[j].template as<Real>() +
+            w_mid * Dopri5JaxData::c_mid[j].template as<Real>() + (j == 0 ? w_f0 : Real(0)) +
+            (j == 6 ? w_f1 : Real(0));
+  }
+  st.combine(out, y0, h, w, idx);
+}
+
+// Adaptive integration with the semantics of the reference code's dopri5 (REFERENCE.md §5):
+// its initial step (Euclidean norms, order 4), the error ratio² = mean_i (err_i/tol_i)² with
+// tol_i = atol_i + rtol_i·max(|y0_i|, |y1_i|) and the error weights b − b̂ of the alternative
+// embedded solution, accept iff ratio² ≤ 1, JaxStepRule, no h_max, no clamping to output times:
+// the solver steps past every output time (the last one included) and evaluates the quartic
+// interpolant of the step that crossed it; integration continues from the overshot state.
+// NFE = 2 + 6·attempts (1 with a given first_step).
 template <class State, class Real, class Rhs>
-void integrate_jax(RungeKuttaStepper<Dopri5, State>&, Rhs&, State&, const std::vector<Real>&,
-                   const SolveOptions<Real>&, const Tolerances<Real>&, Solution<State, Real>&) {
-  fail(SolveErrorKind::invalid_argument, "StepControl::jax is not implemented yet");
+void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y,
+                   const std::vector<Real>& times, const SolveOptions<Real>& o,
+                   const Tolerances<Real>& tol, Solution<State, Real>& sol) {
+  using VS = VectorSpace<State>;
+  using std::abs;
+  using std::isfinite;
+  using W = JaxDopri5Weights<Real>;
+  if (!std::holds_alternative<MethodDefaultController>(o.controller))
+    fail(SolveErrorKind::invalid_argument,
+         "StepControl::jax has its own step-size rule; leave options.controller at its default");
+  if (o.max_step != Real(0))
+    fail(SolveErrorKind::invalid_argument,
+         "StepControl::jax has no maximum step size; leave options.max_step at 0");
+  auto& stats = sol.stats;
+  const Real t0 = times.front(), t_end = times.back();
+  const Real dir = t_end > t0 ? Real(1) : Real(-1);
+  const Real count = Real(error_count<VS>(y));
+  constexpr std::size_t E = RungeKuttaStepper<Dopri5, State>::endpoint;
+  const JaxStepRule<Real> rule{};
+
+  Real h;
+  if (o.first_step != Real(0)) {
+    h = abs(o.first_step) * dir;
+  } else {
+    h = jax_initial_step(rhs, t0, y, st.k[0], st.y_new, st.k[E], 4, dir, tol) * dir;
+    if (!isfinite(h) || h == Real(0))
+      fail(SolveErrorKind::non_finite, "non-finite initial step size ", h, " at t=", t0,
+           " (non-finite derivative near the initial state?)");
+  }
+
+  Real t = t0;
+  std::size_t next = 1;
+  while (next < times.size()) {
+    if (stats.attempted_steps >= o.max_steps)
+      fail(SolveErrorKind::max_steps_exceeded, "more than max_steps = ", o.max_steps,
+           " steps needed; reached t=", t, " of [", t0, ", ", t_end, "]");
+    if (t + h == t)
+      fail(SolveErrorKind::step_size_underflow, "step size underflow: h=", h, " at t=", t);
+    ++stats.attempted_steps;
+    st.step(rhs, t, y, h);
+    const Real ratio2 = st.error_sum(y, h, tol, W::e, W::e_idx) / count;
+    if (!isfinite(ratio2))
+      fail(SolveErrorKind::non_finite, "non-finite state or derivative in the step from t=", t,
+           " with h=", h);
+    const Real h_new = rule.propose(ratio2, h);
+    if (rule.accept(ratio2)) {
+      ++stats.accepted_steps;
+      if (o.record_step_sizes) stats.step_sizes.push_back(h);
+      const Real t_new = t + h;
+      while (next < times.size() && (times[next] - t_new) * dir <= Real(0)) {
+        sol.y.push_back(y);
+        jax_interpolate(st, sol.y.back(), y, h, (times[next] - t) / (t_new - t));
+        ++next;
+      }
+      using std::swap;
+      swap(y, st.y_new);
+      swap(st.k[0], st.k[E]);
+      t = t_new;
+    } else {
+      ++stats.rejected_steps;
+      if (stats.accepted_steps == 0) ++stats.initial_rejected_steps;
+    }
+    h = h_new;
+  }
+  if (!VS::all_finite(y)) fail(SolveErrorKind::non_finite, "non-finite state at t=", t);
 }
 
 // Fixed grid: fixed_steps equal steps over [t0, t_end], or steps of fixed_step_size with the

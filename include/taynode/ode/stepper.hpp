@@ -174,27 +174,31 @@ class RungeKuttaStepper {
     combine(out, y0, h, w, idx);
   }
 
- private:
-  State stage_input_;
-
+  // out = y + h Σ_j c_j k[idx_j], one fused pass (for step rules and interpolants of their own).
   template <std::size_t N>
-  void combine(State& out, const State& y, Real h, const std::array<Real, N>& c,
-               const std::array<std::size_t, N>& idx) const {
+  TAYNODE_ODE_INLINE void combine(State& out, const State& y, Real h, const std::array<Real, N>& c,
+                                  const std::array<std::size_t, N>& idx) const {
     [&]<std::size_t... J>(std::index_sequence<J...>) {
       VS::add_scaled(out, y, h, c, k[idx[J]]...);
     }(std::make_index_sequence<N>{});
   }
 
+  // Σ_i ((h Σ_j c_j k[idx_j])_i / sk_i)² with sk_i = atol_i + rtol_i·max(|y_i|, |y_new,i|): the
+  // squared scaled error of the last step for error weights c (one fused pass).
   template <std::size_t N>
-  Real error_sum(const State& y, Real h, const Tolerances<Real>& tol, const std::array<Real, N>& c,
-                 const std::array<std::size_t, N>& idx) const {
+  TAYNODE_ODE_INLINE Real error_sum(const State& y, Real h, const Tolerances<Real>& tol,
+                                    const std::array<Real, N>& c,
+                                    const std::array<std::size_t, N>& idx) const {
     return [&]<std::size_t... J>(std::index_sequence<J...>) {
       return VS::error_sq_sum(y, y_new, h, tol, c, k[idx[J]]...);
     }(std::make_index_sequence<N>{});
   }
 
+ private:
+  State stage_input_;
+
   template <std::size_t I, class F>
-  void stage(F& f, Real t, const State& y, Real h) {
+  TAYNODE_ODE_INLINE void stage(F& f, Real t, const State& y, Real h) {
     constexpr std::size_t n = count_nonzero(Method::a[I], I);
     static constexpr auto idx = nonzero_indices<n>(Method::a[I], I);
     static constexpr auto coef = ode_detail::gather<Real>(Method::a[I], idx);

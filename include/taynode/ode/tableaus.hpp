@@ -181,6 +181,21 @@ struct Dopri5 : TableauDefaults {
               q(-1453857185.0, 822651844.0), q(69997945.0, 29380423.0)})};
 };
 
+// The reference code's variant of Dopri5 (jax.experimental.ode of 2020, copied into the paper's
+// lib/ode.py; REFERENCE.md §5): the same stages and propagated solution, but the embedded solution
+// b̂ of the old scipy/JAX code (not Hairer's 5179/57600 …) and Shampine's midpoint weights for a
+// quartic interpolant. As in that code, the error weights are formed as b − b̂ in the working
+// precision, and c_mid is (num/den)/2. Used by StepControl::jax.
+struct Dopri5JaxData {
+  static constexpr auto b_hat = row<7>({q(1951, 21600), q(0), q(22642, 50085), q(451, 720),
+                                        q(-12231, 42400), q(649, 6300), q(1, 60)});
+  // y(t0 + h/2) ≈ y0 + h Σ c_mid_j k_j (k_7 = f(t0 + h, y1)).
+  static constexpr auto c_mid =
+      row<7>({q(6025192743.0, 2 * 30085553152.0), q(0), q(51252292925.0, 2 * 65400821598.0),
+              q(-2691868925.0, 2 * 45128329728.0), q(187940372067.0, 2 * 1594534317056.0),
+              q(-1776094331.0, 2 * 19743644256.0), q(11237099.0, 2 * 235043384.0)});
+};
+
 // Tsitouras 5(4), FSAL (Tsitouras 2011, "Runge–Kutta pairs of order 5(4) satisfying only the
 // first column simplifying assumption"); coefficients as published (decimal, 16 digits).
 struct Tsit5 : TableauDefaults {

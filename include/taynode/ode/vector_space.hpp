@@ -25,6 +25,16 @@
 
 #include <Eigen/Core>
 
+// Forces inlining of the per-stage vector operations into the step: with the coefficients known
+// at compile time they become broadcast constants instead of loads through a std::array.
+#if defined(__GNUC__) || defined(__clang__)
+#define TAYNODE_ODE_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define TAYNODE_ODE_INLINE __forceinline
+#else
+#define TAYNODE_ODE_INLINE inline
+#endif
+
 namespace taynode {
 
 // Tolerances, scalar or per component (flattened in the state's storage order).
@@ -101,7 +111,7 @@ struct VectorSpace<S> {
   static void resize_like(S&, const S&) {}
 
   template <std::size_t N, class... K>
-  static void add_scaled(S& out, const S& y, Real h, const std::array<Real, N>& c, const K&... k) {
+  TAYNODE_ODE_INLINE static void add_scaled(S& out, const S& y, Real h, const std::array<Real, N>& c, const K&... k) {
     static_assert(N == sizeof...(K));
     if constexpr (N == 0) {
       out = y;
@@ -115,7 +125,7 @@ struct VectorSpace<S> {
   }
 
   template <std::size_t N, class... K>
-  static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
+  TAYNODE_ODE_INLINE static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
                            const std::array<Real, N>& c, const K&... k) {
     using std::abs;
     using std::max;
@@ -166,7 +176,7 @@ struct VectorSpace<S> {
   static void resize_like(S& dst, const S& src) { dst.resizeLike(src); }
 
   template <std::size_t N, class... K>
-  static void add_scaled(S& out, const S& y, Real h, const std::array<Real, N>& c, const K&... k) {
+  TAYNODE_ODE_INLINE static void add_scaled(S& out, const S& y, Real h, const std::array<Real, N>& c, const K&... k) {
     static_assert(N == sizeof...(K));
     if constexpr (N == 0) {
       out = y;
@@ -189,7 +199,7 @@ struct VectorSpace<S> {
 
   // sk_i = atol_i + rtol_i · m_i as an expression (scalar or per-component tolerances).
   template <class M>
-  static Real sq_sum_over(const auto& num, const M& m, const S& shape, const Tolerances<Real>& tol) {
+  TAYNODE_ODE_INLINE static Real sq_sum_over(const auto& num, const M& m, const S& shape, const Tolerances<Real>& tol) {
     const auto rows = shape.rows(), cols = shape.cols();
     if (tol.rtol_vec && tol.atol_vec)
       return (num / (TolMap(tol.atol_vec, rows, cols) + TolMap(tol.rtol_vec, rows, cols) * m))
@@ -203,7 +213,7 @@ struct VectorSpace<S> {
   }
 
   template <std::size_t N, class... K>
-  static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
+  TAYNODE_ODE_INLINE static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
                            const std::array<Real, N>& c, const K&... k) {
     static_assert(N == sizeof...(K) && N > 0);
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
