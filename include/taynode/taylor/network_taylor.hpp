@@ -114,30 +114,13 @@ class NetworkTaylor {
   // The series of the network's input (the state path). Set its coefficients 0..k before pass(k).
   SeriesType& input() { return input_; }
   const SeriesType& input() const { return input_; }
-  // The series of the network's output, f(t(τ), z(τ)).
+  // The series of the network's output, f(t(τ), z(τ)), after pass / push_forward / evaluate / jvp.
+  // (ode_coefficients leaves the Taylor coefficients in state() instead.)
   const SeriesType& output() const { return work_.back().out; }
 
   // Coefficient k of every layer's output, from the input's coefficients 0..k, the layers'
   // coefficients 0..k−1 (from the earlier passes) and the time series t.
-  void pass(int k, TimeSeries<T> t) {
-    assert(k >= 0 && k <= max_order_);
-    const SeriesType* x = &input_;
-    for (std::size_t l = 0; l < work_.size(); ++l) {
-      LayerWork& w = work_[l];
-      std::visit(taylor_detail::overloaded{
-                     [&](const nn::Linear<T>&) { series::linear_step(k, *x, w.w, w.ldw, w.b, w.out); },
-                     [&](const nn::ConcatLinear<T>&) {
-                       series::concat_time_linear_step(k, t, *x, w.w, w.ldw, w.b, w.out);
-                     },
-                     [&](const nn::ConcatSquash<T>&) { concat_squash_step(k, t, *x, w); },
-                     [&](nn::Sigmoid) { series::sigmoid_step(k, *x, w.out, w.aux1); },
-                     [&](nn::Tanh) { series::tanh_step(k, *x, w.out, w.aux1); },
-                     [&](nn::Softplus) { series::softplus_step(k, *x, w.out, w.aux1, w.aux2); },
-                 },
-                 net_->layers[l]);
-      x = &w.out;
-    }
-  }
+  void pass(int k, TimeSeries<T> t) { run_pass(k, t, nullptr, T(1)); }
   // Passes 0..order: the output's series from the input's coefficients 0..order (all set).
   void push_forward(TimeSeries<T> t, int order) {
     for (int k = 0; k <= order; ++k) pass(k, t);
@@ -163,8 +146,10 @@ class NetworkTaylor {
   void ode_coefficients(T t0, int K) {
     if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
     for (int k = 0; k < K; ++k) {
-      pass(k, TimeSeries<T>{t0, T(1)});
-      series::scale_coefficient(rules::inverse<T>(k + 1), output(), k, input_, k + 1);  // z_{k+1} = f_k/(k+1)
+      // z_{k+1} = f_k/(k+1): a last linear layer writes it directly (its own series is not needed
+      // by any later layer); otherwise it is copied from the output series.
+      const bool direct = run_pass(k, TimeSeries<T>{t0, T(1)}, input_.coefficient(k + 1), rules::inverse<T>(k + 1));
+      if (!direct) series::scale_coefficient(rules::inverse<T>(k + 1), output(), k, input_, k + 1);
     }
   }
   const SeriesType& state() const { return input_; }
@@ -201,6 +186,44 @@ class NetworkTaylor {
   }
   static void check_in(Index in, Index features) {
     if (in != features) throw std::invalid_argument("taynode::NetworkTaylor: layer input features do not match");
+  }
+
+  // One pass. With `final` set and a last layer that is linear, that layer writes α·(its
+  // coefficient k) to `final` (batch × dim) instead of its own series; returns whether it did.
+  bool run_pass(int k, TimeSeries<T> t, T* final, T alpha) {
+    assert(k >= 0 && k <= max_order_);
+    const SeriesType* x = &input_;
+    bool direct = false;
+    for (std::size_t l = 0; l < work_.size(); ++l) {
+      LayerWork& w = work_[l];
+      const bool last = final && l + 1 == work_.size();
+      std::visit(taylor_detail::overloaded{
+                     [&](const nn::Linear<T>&) {
+                       if (last) {
+                         series::linear_coefficient(k, *x, w.w, w.ldw, w.b, w.out.cols(), alpha, final, w.out.cols());
+                         direct = true;
+                       } else {
+                         series::linear_step(k, *x, w.w, w.ldw, w.b, w.out);
+                       }
+                     },
+                     [&](const nn::ConcatLinear<T>&) {
+                       if (last) {
+                         series::concat_time_linear_coefficient(k, t, *x, w.w, w.ldw, w.b, w.out.cols(), alpha, final,
+                                                                w.out.cols());
+                         direct = true;
+                       } else {
+                         series::concat_time_linear_step(k, t, *x, w.w, w.ldw, w.b, w.out);
+                       }
+                     },
+                     [&](const nn::ConcatSquash<T>&) { concat_squash_step(k, t, *x, w); },
+                     [&](nn::Sigmoid) { series::sigmoid_step(k, *x, w.out, w.aux1); },
+                     [&](nn::Tanh) { series::tanh_step(k, *x, w.out, w.aux1); },
+                     [&](nn::Softplus) { series::softplus_step(k, *x, w.out, w.aux1, w.aux2); },
+                 },
+                 net_->layers[l]);
+      x = &w.out;
+    }
+    return direct;
   }
 
   // y = (W x + b) ⊙ σ(w_g t + b_g) + w_b t

@@ -1,0 +1,161 @@
+#pragma once
+// backend::Cpu: host memory, Eigen's GEMM, and plain loops that the compiler vectorizes.
+// Single-threaded unless Eigen is built with OpenMP (it is not in this project).
+
+#include <algorithm>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "taynode/backend/backend.hpp"
+#include "taynode/config.hpp"
+
+#if defined(__clang__)
+#define TAYNODE_IVDEP _Pragma("clang loop vectorize(enable)")
+#elif defined(__GNUC__)
+#define TAYNODE_IVDEP _Pragma("GCC ivdep")
+#else
+#define TAYNODE_IVDEP
+#endif
+
+namespace taynode::backend {
+
+struct Cpu {
+  template <class T>
+  using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
+
+  // Parameters are used where they are (host memory): a non-owning view.
+  template <class T>
+  class Mirror {
+   public:
+    Mirror(const T* host, Index) : p_(host) {}
+    const T* data() const { return p_; }
+
+   private:
+    const T* p_;
+  };
+
+  template <class T>
+  using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  template <class T>
+  using ConstMatrixMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>;
+  template <class T>
+  using MatrixMap = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+
+  // C(m×n) = α·A(m×k)·B(n×k)ᵀ, all row-major (B is a weight matrix out × in).
+  template <class T>
+  static void gemm_nt(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
+                      T alpha = T(1)) {
+    const ConstMatrixMap<T> A(a, m, k, Eigen::OuterStride<>(lda));
+    const ConstMatrixMap<T> B(b, n, k, Eigen::OuterStride<>(ldb));
+    MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+    if (m == 1) {
+      C.row(0).noalias() = alpha * (A.row(0) * B.transpose());  // one example: a matrix-vector product
+    } else if (alpha == T(1)) {
+      C.noalias() = A * B.transpose();
+    } else {
+      C.noalias() = alpha * (A * B.transpose());
+    }
+  }
+
+  // C(i, :) += α·v for every row i; v has n elements at increment incv.
+  template <class T>
+  static void add_row(Index m, Index n, T alpha, const T* v, Index incv, T* c, Index ldc) {
+    for (Index i = 0; i < m; ++i) {
+      T* row = c + i * ldc;
+      TAYNODE_IVDEP
+      for (Index j = 0; j < n; ++j) row[j] += alpha * v[j * incv];
+    }
+  }
+
+  // kernel(i) for i in [0, n). The iterations are independent (ivdep), so a kernel whose
+  // operator() inlines to straight-line code (a Taylor rule at a compile-time order) vectorizes.
+  template <class Kernel>
+  TAYNODE_INLINE static void for_each(Index n, Kernel kernel) {
+    TAYNODE_IVDEP
+    for (Index i = 0; i < n; ++i) kernel(i);
+  }
+  template <class Kernel>
+  TAYNODE_INLINE static void for_each_2d(Index rows, Index cols, Kernel kernel) {
+    for (Index r = 0; r < rows; ++r) {
+      TAYNODE_IVDEP
+      for (Index c = 0; c < cols; ++c) kernel(r, c);
+    }
+  }
+
+  // Coefficient 0 of the elementwise functions: the same formulas as the k = 0 branch of the rules
+  // in jet/rules.hpp, with exp/log1p/log from Eigen's vectorized kernels instead of libm's scalar
+  // ones (within an ulp of each other), because coefficient 0 is the plain evaluation whose cost
+  // every Taylor pass is measured against.
+  //
+  // σ(u) = 1/(1 + e^{−|u|}) for u ≥ 0, e^{−|u|}/(1 + e^{−|u|}) otherwise; e = σ(u)·σ(−u). The
+  // second quotient is formed as e^{−|u|}·(1/(1 + e^{−|u|})) (one more rounding, one division less:
+  // a 512-bit division costs as much as the rest of the loop).
+  template <class T>
+  static void sigmoid_values(Index n, const T* u, T* s, T* e) {
+    constexpr Index chunk = 256;
+    alignas(64) T z[chunk];
+    for (Index i0 = 0; i0 < n; i0 += chunk) {
+      const Index m = std::min(chunk, n - i0);
+      exp_minus_abs(m, u + i0, z);
+      const T* ui = u + i0;
+      T* si = s + i0;
+      T* ei = e + i0;
+      TAYNODE_IVDEP
+      for (Index i = 0; i < m; ++i) {
+        const T big = T(1) / (T(1) + z[i]), small = z[i] * big;  // one division per element
+        si[i] = ui[i] >= T(0) ? big : small;
+        ei[i] = big * small;
+      }
+    }
+  }
+  // softplus(u) = max(u, 0) + log1p(e^{−|u|}), with s = σ(u), e = σ(u)σ(−u) as above.
+  template <class T>
+  static void softplus_values(Index n, const T* u, T* y, T* s, T* e) {
+    constexpr Index chunk = 256;
+    alignas(64) T z[chunk];
+    alignas(64) T l[chunk];
+    for (Index i0 = 0; i0 < n; i0 += chunk) {
+      const Index m = std::min(chunk, n - i0);
+      exp_minus_abs(m, u + i0, z);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(l, m) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(z, m).log1p();
+      const T* ui = u + i0;
+      T* yi = y + i0;
+      T* si = s + i0;
+      T* ei = e + i0;
+      TAYNODE_IVDEP
+      for (Index i = 0; i < m; ++i) {
+        const T big = T(1) / (T(1) + z[i]), small = z[i] * big;  // one division per element
+        yi[i] = (ui[i] > T(0) ? ui[i] : T(0)) + l[i];
+        si[i] = ui[i] >= T(0) ? big : small;
+        ei[i] = big * small;
+      }
+    }
+  }
+  template <class T>
+  static void exp_values(Index n, const T* u, T* y) {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(y, n) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(u, n).exp();
+  }
+  template <class T>
+  static void log_values(Index n, const T* u, T* y) {
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(y, n) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(u, n).log();
+  }
+
+  // out_i = Σ_j x(i, j)²
+  template <class T>
+  static void row_squared_norms(Index m, Index n, const T* x, Index ldx, T* out) {
+    const ConstMatrixMap<T> X(x, m, n, Eigen::OuterStride<>(ldx));
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(out, m) = X.rowwise().squaredNorm();
+  }
+
+ private:
+  template <class T>
+  static void exp_minus_abs(Index m, const T* u, T* z) {
+    using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+    Eigen::Map<A>(z, m) = (-Eigen::Map<const A>(u, m).abs()).exp();
+  }
+};
+
+static_assert(SeriesBackend<Cpu>);
+
+}  // namespace taynode::backend

@@ -1,0 +1,375 @@
+#pragma once
+// Operations on batched Taylor series (Series), each as a single-coefficient step
+//     op_step(k, inputs…, outputs…)
+// that computes the normalized coefficient k of the outputs from the inputs' coefficients 0..k
+// and the outputs' (and auxiliaries') coefficients 0..k−1 — the form of the rules in
+// jet/rules.hpp, which these steps apply elementwise (one source of truth for every
+// recurrence). Calling a step for k = 0..K gives whole series (the functions without `_step`
+// do that); calling it for one k per pass gives the incremental ODE Taylor coefficients
+// (taylor/network_taylor.hpp).
+//
+// Every series of one elementwise op has the same shape (rows × cols). Storage and kernels go
+// through the Backend (backend/backend.hpp): GEMMs for the linear maps, `for_each` over elements
+// for the recurrences, vectorized value functions for coefficient 0.
+
+#include <cassert>
+#include <type_traits>
+#include <utility>
+
+#include "taynode/config.hpp"
+#include "taynode/jet/rules.hpp"
+#include "taynode/series/series.hpp"
+
+namespace taynode::series {
+
+namespace detail {
+// Calls f(k) with k an std::integral_constant for 0 ≤ k ≤ 8, so that the rule's loops over
+// coefficients unroll and the loop over elements vectorizes; with a plain int beyond.
+template <class F>
+TAYNODE_INLINE void with_order(int k, F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    const bool hit = ((k == I ? (f(std::integral_constant<int, I>{}), true) : false) || ...);
+    if (!hit) f(k);
+  }(std::make_integer_sequence<int, 9>{});
+}
+
+// One rule applied to element i of a unary op u → y with up to two auxiliary series a, b.
+template <class Rule, class Order, class T>
+struct UnaryKernel {
+  Order k;
+  Index stride;
+  const T* u;
+  T *y, *a, *b;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    const Strided<const T> uv{u + i, stride};
+    Strided<T> yv{y + i, stride}, av{a + i, stride}, bv{b + i, stride};
+    Rule{}(int(k), uv, yv, av, bv);
+  }
+};
+template <class Rule, class Order, class T>
+struct BinaryKernel {
+  Order k;
+  Index stride;
+  const T *u, *v;
+  T* y;
+  T alpha;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    const Strided<const T> uv{u + i, stride}, vv{v + i, stride};
+    Strided<T> yv{y + i, stride};
+    Rule{}(int(k), uv, vv, yv, alpha);
+  }
+};
+
+// The rules, as function objects of a common signature.
+struct SigmoidRule {
+  template <class U, class Y>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& s, Y& e, Y&) const { rules::sigmoid(k, u, s, e); }
+};
+struct TanhRule {
+  template <class U, class Y>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y& w, Y&) const { rules::tanh(k, u, y, w); }
+};
+struct SoftplusRule {
+  template <class U, class Y>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y& s, Y& e) const { rules::softplus(k, u, y, s, e); }
+};
+struct ExpRule {
+  template <class U, class Y>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y&, Y&) const { rules::exp(k, u, y); }
+};
+struct LogRule {
+  template <class U, class Y>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y&, Y&) const { rules::log(k, u, y); }
+};
+struct SquareRule {
+  template <class U, class Y>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y&, Y&) const { y[k] = rules::square(k, u); }
+};
+struct ProductRule {
+  template <class U, class Y, class T>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, const U& v, Y& y, T) const { y[k] = rules::product(k, u, v); }
+};
+// y = u + α·v (linear: coefficient k from coefficient k alone)
+struct AxpyRule {
+  template <class U, class Y, class T>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, const U& v, Y& y, T alpha) const { y[k] = u[k] + alpha * v[k]; }
+};
+
+template <class Rule, class T, class B>
+void unary(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>* a = nullptr, Series<T, B>* b = nullptr) {
+  assert(u.rows() == y.rows() && u.cols() == y.cols());
+  T* ap = a ? a->data() : y.data();
+  T* bp = b ? b->data() : y.data();
+  with_order(k, [&](auto order) {
+    B::for_each(u.size(), UnaryKernel<Rule, decltype(order), T>{order, u.stride(), u.data(), y.data(), ap, bp});
+  });
+}
+template <class Rule, class T, class B>
+void binary(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, T alpha = T(1)) {
+  assert(u.rows() == v.rows() && u.cols() == v.cols() && u.rows() == y.rows() && u.cols() == y.cols());
+  with_order(k, [&](auto order) {
+    B::for_each(u.size(), BinaryKernel<Rule, decltype(order), T>{order, u.stride(), u.data(), v.data(), y.data(), alpha});
+  });
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Linear maps. W is a row-major out × in weight matrix with leading dimension ldw (≥ in), as
+// nn::Linear stores it; the Series are batch × in and batch × out.
+
+// y = x Wᵀ + b:  y_0 = x_0 Wᵀ + b,  y_k = x_k Wᵀ for k ≥ 1 (the bias is constant in τ).
+// linear_coefficient writes α·y_k to any batch × out destination (row-major, leading dimension
+// ldd): the incremental ODE pass sends the last layer's coefficient straight to z_{k+1} = y_k/(k+1).
+template <class T, class B>
+void linear_coefficient(int k, const Series<T, B>& x, const T* w, Index ldw, const T* bias, Index out, T alpha, T* dst,
+                        Index ldd) {
+  B::gemm_nt(x.rows(), out, x.cols(), x.coefficient(k), x.cols(), w, ldw, dst, ldd, alpha);
+  if (k == 0 && bias) B::add_row(x.rows(), out, alpha, bias, Index(1), dst, ldd);
+}
+template <class T, class B>
+void linear_step(int k, const Series<T, B>& x, const T* w, Index ldw, const T* bias, Series<T, B>& y) {
+  assert(x.rows() == y.rows());
+  linear_coefficient(k, x, w, ldw, bias, y.cols(), T(1), y.coefficient(k), y.cols());
+}
+// All coefficients by ONE GEMM of the stacked coefficient matrices, [y_0; …; y_K] = [x_0; …; x_K] Wᵀ,
+// then the bias on y_0.
+template <class T, class B>
+void linear(const Series<T, B>& x, const T* w, Index ldw, const T* bias, Series<T, B>& y) {
+  assert(x.rows() == y.rows() && x.order() == y.order());
+  B::gemm_nt((x.order() + 1) * x.rows(), y.cols(), x.cols(), x.data(), x.cols(), w, ldw, y.data(), y.cols());
+  if (bias) B::add_row(y.rows(), y.cols(), T(1), bias, Index(1), y.coefficient(0), y.cols());
+}
+
+// y = [t, x] Wᵀ + b with the time column first, without forming [t, x]: W = [w_t | W_x] (out × (in+1)),
+//   y_k = x_k W_xᵀ + t_k·w_t (+ b for k = 0), and t_k = 0 for k ≥ 2.
+template <class T, class B>
+void concat_time_linear_coefficient(int k, TimeSeries<T> t, const Series<T, B>& x, const T* w, Index ldw,
+                                    const T* bias, Index out, T alpha, T* dst, Index ldd) {
+  assert(ldw >= x.cols() + 1);
+  linear_coefficient(k, x, w + 1, ldw, bias, out, alpha, dst, ldd);
+  const T tk = t.coefficient(k);
+  if (tk != T(0)) B::add_row(x.rows(), out, alpha * tk, w, ldw, dst, ldd);
+}
+template <class T, class B>
+void concat_time_linear_step(int k, TimeSeries<T> t, const Series<T, B>& x, const T* w, Index ldw, const T* bias,
+                             Series<T, B>& y) {
+  assert(x.rows() == y.rows());
+  concat_time_linear_coefficient(k, t, x, w, ldw, bias, y.cols(), T(1), y.coefficient(k), y.cols());
+}
+
+// y = [t, x]: the time column first (the series of t is [t0, t1, 0, …]), then the features of x.
+template <class T>
+struct ConcatTimeKernel {
+  const T* x;
+  T* y;
+  Index cols;
+  T tk;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
+    y[r * (cols + 1) + c + 1] = x[r * cols + c];
+    if (c == 0) y[r * (cols + 1)] = tk;
+  }
+};
+template <class T, class B>
+void concat_time_step(int k, TimeSeries<T> t, const Series<T, B>& x, Series<T, B>& y) {
+  assert(y.rows() == x.rows() && y.cols() == x.cols() + 1);
+  B::for_each_2d(x.rows(), x.cols(), ConcatTimeKernel<T>{x.coefficient(k), y.coefficient(k), x.cols(), t.coefficient(k)});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise functions (rules.hpp), with their auxiliary series.
+
+// s = σ(u), e = σ(u)·(1 − σ(u))
+template <class T, class B>
+void sigmoid_step(int k, const Series<T, B>& u, Series<T, B>& s, Series<T, B>& e) {
+  if (k == 0) return B::sigmoid_values(u.size(), u.coefficient(0), s.coefficient(0), e.coefficient(0));
+  detail::unary<detail::SigmoidRule>(k, u, s, &e);
+}
+// y = tanh(u), w = 1 − tanh²(u)
+template <class T, class B>
+void tanh_step(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>& w) {
+  detail::unary<detail::TanhRule>(k, u, y, &w);
+}
+// y = softplus(u) = log(1 + e^u), s = σ(u), e = σ(u)·(1 − σ(u))
+template <class T, class B>
+void softplus_step(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>& s, Series<T, B>& e) {
+  if (k == 0)
+    return B::softplus_values(u.size(), u.coefficient(0), y.coefficient(0), s.coefficient(0), e.coefficient(0));
+  detail::unary<detail::SoftplusRule>(k, u, y, &s, &e);
+}
+template <class T, class B>
+void exp_step(int k, const Series<T, B>& u, Series<T, B>& y) {
+  if (k == 0) return B::exp_values(u.size(), u.coefficient(0), y.coefficient(0));
+  detail::unary<detail::ExpRule>(k, u, y);
+}
+template <class T, class B>
+void log_step(int k, const Series<T, B>& u, Series<T, B>& y) {
+  if (k == 0) return B::log_values(u.size(), u.coefficient(0), y.coefficient(0));
+  detail::unary<detail::LogRule>(k, u, y);
+}
+template <class T, class B>
+void square_step(int k, const Series<T, B>& u, Series<T, B>& y) {
+  detail::unary<detail::SquareRule>(k, u, y);
+}
+// y = u ⊙ v (Cauchy product per element)
+template <class T, class B>
+void product_step(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y) {
+  detail::binary<detail::ProductRule>(k, u, v, y);
+}
+// y = u + α·v
+template <class T, class B>
+void add_step(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, T alpha = T(1)) {
+  detail::binary<detail::AxpyRule>(k, u, v, y, alpha);
+}
+// y = α·u, coefficient by coefficient (also between different coefficients: scale_coefficient).
+template <class T>
+struct ScaleKernel {
+  T alpha;
+  const T* u;
+  T* y;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { y[i] = alpha * u[i]; }
+};
+template <class T, class B>
+void scale_coefficient(T alpha, const Series<T, B>& u, int ku, Series<T, B>& y, int ky) {
+  assert(u.size() == y.size());
+  B::for_each(u.size(), ScaleKernel<T>{alpha, u.coefficient(ku), y.coefficient(ky)});
+}
+template <class T, class B>
+void scale_step(int k, T alpha, const Series<T, B>& u, Series<T, B>& y) {
+  scale_coefficient(alpha, u, k, y, k);
+}
+
+// y = u ⊙ g with g one row (1 × cols) broadcast over the rows of u (a gate that depends on t only).
+template <class T, class Order>
+struct BroadcastProductKernel {
+  Order k;
+  const T* u;
+  const T* g;
+  T* y;
+  Index cols, stride, gstride;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
+    const Strided<const T> uv{u + r * cols + c, stride}, gv{g + c, gstride};
+    y[r * cols + c + int(k) * stride] = rules::product(int(k), uv, gv);
+  }
+};
+template <class T, class B>
+void product_broadcast_row_step(int k, const Series<T, B>& u, const Series<T, B>& g, Series<T, B>& y) {
+  assert(g.rows() == 1 && g.cols() == u.cols() && y.rows() == u.rows() && y.cols() == u.cols());
+  detail::with_order(k, [&](auto order) {
+    B::for_each_2d(u.rows(), u.cols(),
+                   BroadcastProductKernel<T, decltype(order)>{order, u.data(), g.data(), y.data(), u.cols(), u.stride(),
+                                                              g.stride()});
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions (Taylor series of the reduced quantity).
+
+// y (rows × 1) = ||x_r||² per example: y_k = Σ_c (x²)_k.
+template <class T, class Order>
+struct SquaredNormRowKernel {
+  Order k;
+  const T* x;
+  T* yk;
+  Index cols, stride;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r) const {
+    T s(0);
+    for (Index c = 0; c < cols; ++c) s += rules::square(int(k), Strided<const T>{x + r * cols + c, stride});
+    yk[r] = s;
+  }
+};
+template <class T, class B>
+void squared_norm_rows_step(int k, const Series<T, B>& x, Series<T, B>& y) {
+  assert(y.rows() == x.rows() && y.cols() == 1);
+  detail::with_order(k, [&](auto order) {
+    B::for_each(x.rows(), SquaredNormRowKernel<T, decltype(order)>{order, x.data(), y.coefficient(k), x.cols(), x.stride()});
+  });
+}
+// Sum of `count` elements `step` apart, times `scale` (the mean reductions).
+template <class T>
+struct StridedMeanKernel {
+  const T* x;
+  T* y;
+  Index outer, inner, count;  // element i of y sums x[i·outer + j·inner], j < count
+  T scale;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    T s(0);
+    for (Index j = 0; j < count; ++j) s += x[i * outer + j * inner];
+    y[i] = s * scale;
+  }
+};
+// y (rows × 1) = mean over the features of each example.
+template <class T, class B>
+void mean_cols_step(int k, const Series<T, B>& x, Series<T, B>& y) {
+  assert(y.rows() == x.rows() && y.cols() == 1);
+  B::for_each(x.rows(), StridedMeanKernel<T>{x.coefficient(k), y.coefficient(k), x.cols(), Index(1), x.cols(),
+                                             T(1) / T(x.cols())});
+}
+// y (1 × cols) = mean over the examples of the batch.
+template <class T, class B>
+void mean_rows_step(int k, const Series<T, B>& x, Series<T, B>& y) {
+  assert(y.rows() == 1 && y.cols() == x.cols());
+  B::for_each(x.cols(), StridedMeanKernel<T>{x.coefficient(k), y.coefficient(k), Index(1), x.cols(), x.rows(),
+                                             T(1) / T(x.rows())});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole series: the step for k = 0..order of the output.
+
+template <class Step>
+void for_all_orders(int order, Step&& step) {
+  for (int k = 0; k <= order; ++k) step(k);
+}
+template <class T, class B>
+void sigmoid(const Series<T, B>& u, Series<T, B>& s, Series<T, B>& e) {
+  for_all_orders(s.order(), [&](int k) { sigmoid_step(k, u, s, e); });
+}
+template <class T, class B>
+void tanh(const Series<T, B>& u, Series<T, B>& y, Series<T, B>& w) {
+  for_all_orders(y.order(), [&](int k) { tanh_step(k, u, y, w); });
+}
+template <class T, class B>
+void softplus(const Series<T, B>& u, Series<T, B>& y, Series<T, B>& s, Series<T, B>& e) {
+  for_all_orders(y.order(), [&](int k) { softplus_step(k, u, y, s, e); });
+}
+template <class T, class B>
+void exp(const Series<T, B>& u, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { exp_step(k, u, y); });
+}
+template <class T, class B>
+void log(const Series<T, B>& u, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { log_step(k, u, y); });
+}
+template <class T, class B>
+void square(const Series<T, B>& u, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { square_step(k, u, y); });
+}
+template <class T, class B>
+void product(const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { product_step(k, u, v, y); });
+}
+template <class T, class B>
+void add(const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, T alpha = T(1)) {
+  for_all_orders(y.order(), [&](int k) { add_step(k, u, v, y, alpha); });
+}
+template <class T, class B>
+void scale(T alpha, const Series<T, B>& u, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { scale_step(k, alpha, u, y); });
+}
+template <class T, class B>
+void concat_time(TimeSeries<T> t, const Series<T, B>& x, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { concat_time_step(k, t, x, y); });
+}
+template <class T, class B>
+void squared_norm_rows(const Series<T, B>& x, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { squared_norm_rows_step(k, x, y); });
+}
+template <class T, class B>
+void mean_cols(const Series<T, B>& x, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { mean_cols_step(k, x, y); });
+}
+template <class T, class B>
+void mean_rows(const Series<T, B>& x, Series<T, B>& y) {
+  for_all_orders(y.order(), [&](int k) { mean_rows_step(k, x, y); });
+}
+
+}  // namespace taynode::series
