@@ -15,6 +15,8 @@
 
 #include <Eigen/Core>
 
+#include "init.hpp"
+
 namespace taynode::nn {
 
 template <class T>
@@ -174,30 +176,6 @@ Sequential<T> ffjord_dynamics(Eigen::Index dim, const std::vector<Eigen::Index>&
   return net;
 }
 
-// Haiku's default initialization: weights from a normal distribution truncated at ±2σ with
-// σ = 1/√fan_in (fan_in = columns of the weight; 1 for the vectors of ConcatSquash), biases zero.
-template <class T, class Rng>
-void init_haiku(Sequential<T>& net, Rng& rng) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto truncated = [&] {
-    for (;;)
-      if (const double x = normal(rng); std::abs(x) <= 2.0) return x;
-  };
-  for (auto& l : net.layers)
-    std::visit(
-        [&](auto& layer) {
-          if constexpr (requires { layer.weight; }) {
-            const double sigma = 1.0 / std::sqrt(double(layer.weight.cols()));
-            for (Eigen::Index i = 0; i < layer.weight.size(); ++i) layer.weight.data()[i] = T(sigma * truncated());
-            layer.bias.setZero();
-          }
-          if constexpr (requires { layer.gate_weight; }) {
-            for (Eigen::Index i = 0; i < layer.gate_weight.size(); ++i) layer.gate_weight[i] = T(truncated());
-            for (Eigen::Index i = 0; i < layer.time_weight.size(); ++i) layer.time_weight[i] = T(truncated());
-            layer.gate_bias.setZero();
-          }
-        },
-        l);
-}
+// init_haiku (Haiku's default initialization) and the other initializers: init.hpp.
 
 }  // namespace taynode::nn

@@ -1,0 +1,9 @@
+#pragma once
+// Neural-network building blocks: layers, initializers, parameter sets, optimizers, schedules,
+// checkpoints (docs/nn.md, docs/checkpoint.md).
+#include "nn/layers.hpp"
+#include "nn/init.hpp"
+#include "nn/parameters.hpp"
+#include "nn/schedules.hpp"
+#include "nn/optimizers.hpp"
+#include "nn/checkpoint.hpp"
