@@ -166,6 +166,18 @@ class NetworkTaylor {
     return output().matrix(1);
   }
 
+  // Read access to the network and to the stored series of layer l (reverse mode, ad/): its
+  // output, its auxiliaries (sigmoid/tanh: aux1 = e resp. w; softplus: aux1 = s, aux2 = e;
+  // ConcatSquash: aux1 = W x + b) and the ConcatSquash gate series. After ode_coefficients the
+  // output of a LAST linear layer is not stored (it went straight to state()).
+  const nn::Sequential<T>& network() const { return *net_; }
+  const SeriesType& layer_output(std::size_t l) const { return work_[l].out; }
+  const SeriesType& layer_aux1(std::size_t l) const { return work_[l].aux1; }
+  const SeriesType& layer_aux2(std::size_t l) const { return work_[l].aux2; }
+  const SeriesType& layer_gate_u(std::size_t l) const { return work_[l].gate_u; }
+  const SeriesType& layer_gate_s(std::size_t l) const { return work_[l].gate_s; }
+  const SeriesType& layer_gate_e(std::size_t l) const { return work_[l].gate_e; }
+
   // Copies a batch × dim matrix into coefficient k of the input (host memory).
   template <class Derived>
   void set_coefficient(int k, const Eigen::MatrixBase<Derived>& x) {

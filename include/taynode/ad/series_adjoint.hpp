@@ -1,0 +1,274 @@
+#pragma once
+// Adjoint steps of the batched series operations of series/ops.hpp:
+//     op_adjoint_step(k, forward values…, cotangents…)
+// is the VJP of the forward `op_step(k, …)`: it reads the cotangent of output coefficient k
+// (complete when called in the order k = K..0) and accumulates (+=) into the cotangents of the
+// inputs' coefficients 0..k and of the outputs'/auxiliaries' coefficients 0..k−1. Elementwise
+// steps apply the per-element adjoints of ad/rules_adjoint.hpp through Backend::for_each, as the
+// forward steps apply jet/rules.hpp; the linear maps use GEMMs (host Eigen for now: the adjoint
+// needs C += A·B and C += Aᵀ·B, which backend/ does not expose yet; see docs/ad.md).
+//
+// Cotangents are Series of the same shapes as the forward series; the caller zeroes them.
+
+#include <cassert>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#include "taynode/ad/rules_adjoint.hpp"
+#include "taynode/config.hpp"
+#include "taynode/series/ops.hpp"
+#include "taynode/series/series.hpp"
+
+namespace taynode::ad {
+
+using backend::Index;
+using series::Strided;
+
+namespace detail {
+// Per-element adjoint of a unary rule u → (y, a, b), cotangents ub, yb, ab, bb.
+template <class Rule, class Order, class T>
+struct UnaryAdjointKernel {
+  Order k;
+  Index stride;
+  const T *u, *y, *a, *b;
+  T *ub, *yb, *ab, *bb;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    const Strided<const T> uv{u + i, stride}, yv{y + i, stride}, av{a + i, stride}, bv{b + i, stride};
+    const Strided<T> ubv{ub + i, stride}, ybv{yb + i, stride}, abv{ab + i, stride}, bbv{bb + i, stride};
+    Rule{}(int(k), uv, yv, av, bv, ubv, ybv, abv, bbv);
+  }
+};
+struct SigmoidAdjoint {
+  template <class C, class M>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const C& u, const C& s, const C& e, const C&, const M& ub,
+                                            const M& sb, const M& eb, const M&) const {
+    rules::sigmoid_adjoint(k, u, s, e, ub, sb, eb);
+  }
+};
+struct TanhAdjoint {
+  template <class C, class M>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const C& u, const C& y, const C& w, const C&, const M& ub,
+                                            const M& yb, const M& wb, const M&) const {
+    rules::tanh_adjoint(k, u, y, w, ub, yb, wb);
+  }
+};
+struct SoftplusAdjoint {
+  template <class C, class M>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const C& u, const C& y, const C& s, const C& e, const M& ub,
+                                            const M& yb, const M& sb, const M& eb) const {
+    rules::softplus_adjoint(k, u, y, s, e, ub, yb, sb, eb);
+  }
+};
+struct ExpAdjoint {
+  template <class C, class M>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const C& u, const C& y, const C&, const C&, const M& ub,
+                                            const M& yb, const M&, const M&) const {
+    rules::exp_adjoint(k, u, y, ub, yb);
+  }
+};
+struct LogAdjoint {
+  template <class C, class M>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const C& u, const C& y, const C&, const C&, const M& ub,
+                                            const M& yb, const M&, const M&) const {
+    rules::log_adjoint(k, u, y, ub, yb);
+  }
+};
+
+template <class Rule, class T, class B>
+void unary_adjoint(int k, const Series<T, B>& u, const Series<T, B>& y, std::type_identity_t<const Series<T, B>*> a,
+                   std::type_identity_t<const Series<T, B>*> b, Series<T, B>& ub, Series<T, B>& yb,
+                   std::type_identity_t<Series<T, B>*> ab, std::type_identity_t<Series<T, B>*> bb) {
+  assert(u.size() == y.size() && ub.size() == u.size() && yb.size() == u.size());
+  assert(u.stride() == ub.stride() && y.stride() == u.stride());
+  series::detail::with_order(k, [&](auto order) {
+    B::for_each(u.size(), UnaryAdjointKernel<Rule, decltype(order), T>{
+                              order, u.stride(), u.data(), y.data(), a ? a->data() : y.data(),
+                              b ? b->data() : y.data(), ub.data(), yb.data(), ab ? ab->data() : yb.data(),
+                              bb ? bb->data() : yb.data()});
+  });
+}
+
+template <class Order, class T>
+struct ProductAdjointKernel {
+  Order k;
+  Index stride;
+  const T *u, *v, *yb;
+  T *ub, *vb;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    rules::product_adjoint(int(k), Strided<const T>{u + i, stride}, Strided<const T>{v + i, stride},
+                           Strided<T>{ub + i, stride}, Strided<T>{vb + i, stride}, yb[i]);
+  }
+};
+template <class Order, class T>
+struct SquareAdjointKernel {
+  Order k;
+  Index stride;
+  const T *u, *yb;
+  T* ub;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    rules::square_adjoint(int(k), Strided<const T>{u + i, stride}, Strided<T>{ub + i, stride}, yb[i]);
+  }
+};
+// y_k = Σ_j u_j ⊙ g_{k−j}, g one row broadcast: ū_j += ȳ_k g_{k−j}, ḡ_{k−j} += Σ_rows ȳ_k u_j (per column).
+template <class Order, class T>
+struct BroadcastProductAdjointKernel {
+  Order k;
+  const T *u, *g, *yb;
+  T *ub, *gb;
+  Index rows, cols, stride, gstride;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index c) const {
+    for (Index r = 0; r < rows; ++r) {
+      const Index i = r * cols + c;
+      rules::product_adjoint(int(k), Strided<const T>{u + i, stride}, Strided<const T>{g + c, gstride},
+                             Strided<T>{ub + i, stride}, Strided<T>{gb + c, gstride}, yb[i]);
+    }
+  }
+};
+// y_k[r] = Σ_c (x²)_k[r, c]: x̄_j[r, c] += 2 ȳ_k[r] x_{k−j}[r, c].
+template <class Order, class T>
+struct SquaredNormRowAdjointKernel {
+  Order k;
+  const T *x, *ybk;
+  T* xb;
+  Index cols, stride;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
+    const Index i = r * cols + c;
+    rules::square_adjoint(int(k), Strided<const T>{x + i, stride}, Strided<T>{xb + i, stride}, ybk[r]);
+  }
+};
+
+template <class T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using ConstMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using Map = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise functions. Arguments: forward input u, forward outputs/auxiliaries (as the forward
+// step), then the cotangents in the same order.
+
+template <class T, class B>
+void sigmoid_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& s, const Series<T, B>& e,
+                          Series<T, B>& ub, Series<T, B>& sb, Series<T, B>& eb) {
+  detail::unary_adjoint<detail::SigmoidAdjoint>(k, u, s, &e, nullptr, ub, sb, &eb, nullptr);
+}
+template <class T, class B>
+void tanh_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& y, const Series<T, B>& w, Series<T, B>& ub,
+                       Series<T, B>& yb, Series<T, B>& wb) {
+  detail::unary_adjoint<detail::TanhAdjoint>(k, u, y, &w, nullptr, ub, yb, &wb, nullptr);
+}
+template <class T, class B>
+void softplus_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& y, const Series<T, B>& s,
+                           const Series<T, B>& e, Series<T, B>& ub, Series<T, B>& yb, Series<T, B>& sb,
+                           Series<T, B>& eb) {
+  detail::unary_adjoint<detail::SoftplusAdjoint>(k, u, y, &s, &e, ub, yb, &sb, &eb);
+}
+template <class T, class B>
+void exp_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& y, Series<T, B>& ub, Series<T, B>& yb) {
+  detail::unary_adjoint<detail::ExpAdjoint>(k, u, y, nullptr, nullptr, ub, yb, nullptr, nullptr);
+}
+template <class T, class B>
+void log_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& y, Series<T, B>& ub, Series<T, B>& yb) {
+  detail::unary_adjoint<detail::LogAdjoint>(k, u, y, nullptr, nullptr, ub, yb, nullptr, nullptr);
+}
+// y = u²
+template <class T, class B>
+void square_adjoint_step(int k, const Series<T, B>& u, Series<T, B>& ub, const Series<T, B>& yb) {
+  series::detail::with_order(k, [&](auto order) {
+    B::for_each(u.size(), detail::SquareAdjointKernel<decltype(order), T>{order, u.stride(), u.data(), yb.coefficient(k),
+                                                                          ub.data()});
+  });
+}
+// y = u ⊙ v (u and v different series)
+template <class T, class B>
+void product_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& ub, Series<T, B>& vb,
+                          const Series<T, B>& yb) {
+  series::detail::with_order(k, [&](auto order) {
+    B::for_each(u.size(), detail::ProductAdjointKernel<decltype(order), T>{order, u.stride(), u.data(), v.data(),
+                                                                           yb.coefficient(k), ub.data(), vb.data()});
+  });
+}
+// y = u ⊙ g, g one row broadcast over the rows of u (series::product_broadcast_row_step)
+template <class T, class B>
+void product_broadcast_row_adjoint_step(int k, const Series<T, B>& u, const Series<T, B>& g, Series<T, B>& ub,
+                                        Series<T, B>& gb, const Series<T, B>& yb) {
+  assert(g.rows() == 1 && g.cols() == u.cols());
+  series::detail::with_order(k, [&](auto order) {
+    B::for_each(u.cols(), detail::BroadcastProductAdjointKernel<decltype(order), T>{
+                              order, u.data(), g.data(), yb.coefficient(k), ub.data(), gb.data(), u.rows(), u.cols(),
+                              u.stride(), g.stride()});
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions.
+
+// y (rows × 1) = ||x_r||² per row (series::squared_norm_rows_step)
+template <class T, class B>
+void squared_norm_rows_adjoint_step(int k, const Series<T, B>& x, Series<T, B>& xb, const Series<T, B>& yb) {
+  series::detail::with_order(k, [&](auto order) {
+    B::for_each_2d(x.rows(), x.cols(), detail::SquaredNormRowAdjointKernel<decltype(order), T>{
+                                           order, x.data(), yb.coefficient(k), xb.data(), x.cols(), x.stride()});
+  });
+}
+// y (rows × 1) = mean over the columns: x̄_k[r, c] += ȳ_k[r]/cols
+template <class T, class B>
+void mean_cols_adjoint_step(int k, Series<T, B>& xb, const Series<T, B>& yb) {
+  const T scale = T(1) / T(xb.cols());
+  xb.matrix(k).colwise() += scale * yb.matrix(k).col(0);
+}
+// y (1 × cols) = mean over the rows: x̄_k[r, c] += ȳ_k[c]/rows
+template <class T, class B>
+void mean_rows_adjoint_step(int k, Series<T, B>& xb, const Series<T, B>& yb) {
+  const T scale = T(1) / T(xb.rows());
+  xb.matrix(k).rowwise() += scale * yb.matrix(k).row(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear maps, y = x Wᵀ + b (W out × in, row-major, leading dimension ldw). Split in two, so the
+// parameter cotangent is ONE stacked GEMM over all orders at the end of a reverse sweep:
+//   input:      x̄_k += ȳ_k W                              (one GEMM per order)
+//   parameters: W̄ += Σ_{k ≤ top} ȳ_kᵀ x_k = Ȳᵀ X (stacked),  b̄ += Σ_rows ȳ_0.
+
+template <class T, class B>
+void linear_input_adjoint_step(int k, const Series<T, B>& yb, const T* w, Index ldw, Series<T, B>& xb) {
+  const detail::ConstMap<T> W(w, yb.cols(), xb.cols(), Eigen::OuterStride<>(ldw));
+  auto Xb = xb.matrix(k);
+  const auto Yb = yb.matrix(k);
+  if (Xb.rows() == 1) Xb.row(0).noalias() += Yb.row(0) * W;
+  else Xb.noalias() += Yb * W;
+}
+// Coefficients 0..top. wb: out × in cotangent with leading dimension ldwb; bb: out (may be null).
+template <class T, class B>
+void linear_parameter_adjoint(int top, const Series<T, B>& x, const Series<T, B>& yb, T* wb, Index ldwb, T* bb) {
+  assert(x.rows() == yb.rows() && top <= x.order() && top <= yb.order());
+  const Index n = (top + 1) * x.rows();
+  const detail::ConstMap<T> X(x.data(), n, x.cols(), Eigen::OuterStride<>(x.cols()));
+  const detail::ConstMap<T> Yb(yb.data(), n, yb.cols(), Eigen::OuterStride<>(yb.cols()));
+  detail::Map<T> Wb(wb, yb.cols(), x.cols(), Eigen::OuterStride<>(ldwb));
+  Wb.noalias() += Yb.transpose() * X;
+  if (bb) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(bb, yb.cols()) += yb.matrix(0).colwise().sum();
+}
+
+// y = [t, x] Wᵀ + b with the time column first (series::concat_time_linear_step), W = [w_t | W_x]:
+// x̄_k += ȳ_k W_x; returns t̄_k = Σ ȳ_k w_t (the cotangent of the time series' coefficient k).
+template <class T, class B>
+T concat_time_linear_input_adjoint_step(int k, const Series<T, B>& yb, const T* w, Index ldw, Series<T, B>& xb) {
+  linear_input_adjoint_step(k, yb, w + 1, ldw, xb);
+  const detail::ConstMap<T> wt(w, yb.cols(), 1, Eigen::OuterStride<>(ldw));
+  return (yb.matrix(k) * wt).sum();
+}
+// W̄_x += Ȳᵀ X, w̄_t += Σ_k t_k Σ_rows ȳ_k, b̄ += Σ_rows ȳ_0, over coefficients 0..top.
+template <class T, class B>
+void concat_time_linear_parameter_adjoint(int top, TimeSeries<T> t, const Series<T, B>& x, const Series<T, B>& yb,
+                                          T* wb, Index ldwb, T* bb) {
+  linear_parameter_adjoint(top, x, yb, wb + 1, ldwb, bb);
+  detail::Map<T> wtb(wb, yb.cols(), 1, Eigen::OuterStride<>(ldwb));
+  for (int k = 0; k <= top && k <= 1; ++k)
+    if (const T tk = t.coefficient(k); tk != T(0)) wtb += tk * yb.matrix(k).colwise().sum().transpose();
+}
+
+}  // namespace taynode::ad
