@@ -37,17 +37,27 @@ std::ptrdiff_t error_count(const State& y) {
     return VS::size(y);
 }
 
-// The user's f as f(t, y, dy), counting evaluations.
+// The user's f as f(t, y, dy) (in place, or through dy = f(t, y)).
 template <class F, class State, class Real>
-struct CountingRhs {
+struct InPlaceRhs {
   F& f;
-  std::size_t& nfe;
-  TAYNODE_ODE_INLINE void operator()(Real t, const State& y, State& dy) {
-    ++nfe;
+  TAYNODE_ODE_INLINE void operator()(Real t, const State& y, State& dy) const {
     if constexpr (std::is_invocable_v<F&, Real, const State&, State&>)
       f(t, y, dy);
     else
       dy = f(t, y);
+  }
+};
+
+// The same, counting evaluations. The drivers hand the stepper's stages the uncounted
+// `in_place` and add the stage count per step attempt themselves (no store per call).
+template <class F, class State, class Real>
+struct CountingRhs {
+  InPlaceRhs<F, State, Real> in_place;
+  std::size_t& nfe;
+  TAYNODE_ODE_INLINE void operator()(Real t, const State& y, State& dy) {
+    ++nfe;
+    in_place(t, y, dy);
   }
 };
 
@@ -136,9 +146,11 @@ void prepare_dense(RungeKuttaStepper<Method, State>& st, Rhs& rhs, Real t, const
 }
 
 // Adaptive integration with Hairer's DOPRI5/DOP853 step logic (dopri5.f / dop853.f, DOPCOR and
-// DP86CO), generic over the method.
+// DP86CO), generic over the method. The loop keeps its counters and the next output time in
+// locals and trades state buffers by pointer (RungeKuttaStepper::rotate) instead of swapping
+// them; the arithmetic is exactly Hairer's.
 template <class Method, class State, class Real, class Rhs>
-void integrate_hairer(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
+void integrate_hairer(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
                       const std::vector<Real>& times, const SolveOptions<Real>& o,
                       const Tolerances<Real>& tol, Solution<State, Real>& sol) {
   using VS = VectorSpace<State>;
@@ -149,19 +161,23 @@ void integrate_hairer(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
   const Real dir = t_end > t0 ? Real(1) : Real(-1);
   const Real h_max = o.max_step > Real(0) ? o.max_step : abs(t_end - t0);
   const Real uround = std::numeric_limits<Real>::epsilon();
-  const std::ptrdiff_t count = error_count<VS>(y);
+  const std::ptrdiff_t count = error_count<VS>(y_state);
+  const std::size_t max_steps = o.max_steps, n_times = times.size();
+  const bool record = o.record_step_sizes, dense_every = o.dense_every_step;
   StepSizeControl<Real> ctrl = make_controller<Method>(o);
-  constexpr std::size_t E = RungeKuttaStepper<Method, State>::endpoint;
+  const auto f = rhs.in_place;  // the stages' calls, counted per attempt below
+  constexpr std::size_t stage_calls = Method::stages - 1;
   // DOP853 evaluates f(t+h, y1) right after every accepted step (used by its interpolant and
   // stiffness test); doing the same keeps the NFE equal to Hairer's.
   constexpr bool eager_endpoint = Method::error_estimate == ErrorEstimate::dop853;
+  State* y = &y_state;  // the current state: trades buffers with st.y1() on acceptance
 
   Real h;
   if (o.first_step != Real(0)) {
     h = abs(o.first_step) * dir;
   } else {
-    h = hairer_initial_step(rhs, t0, y, st.k[0], st.y_new, st.k[E], Method::order, h_max, dir,
-                            tol);
+    h = hairer_initial_step(rhs, t0, *y, st.stage0(), st.y1(), st.endpoint_stage(), Method::order,
+                            h_max, dir, tol);
     if (!isfinite(h) || h == Real(0))
       fail(SolveErrorKind::non_finite, "non-finite initial step size ", h, " at t=", t0,
            " (non-finite derivative near the initial state?)");
@@ -169,10 +185,11 @@ void integrate_hairer(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
 
   Real t = t0;
   bool last = false, k0_ready = true;
-  std::size_t next = 1;
+  std::size_t next = 1, attempts = 0, accepted = 0, rejected = 0, initial_rejected = 0;
+  Real t_out = times[next];
   for (;;) {
-    if (stats.attempted_steps >= o.max_steps)
-      fail(SolveErrorKind::max_steps_exceeded, "more than max_steps = ", o.max_steps,
+    if (attempts >= max_steps)
+      fail(SolveErrorKind::max_steps_exceeded, "more than max_steps = ", max_steps,
            " steps needed; reached t=", t, " of [", t0, ", ", t_end, "]");
     if (Real(0.1) * abs(h) <= abs(t) * uround || h == Real(0))
       fail(SolveErrorKind::step_size_underflow, "step size underflow: h=", h, " at t=", t);
@@ -181,54 +198,61 @@ void integrate_hairer(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
       last = true;
     }
     if (!k0_ready) {
-      rhs(t, y, st.k[0]);
+      rhs(t, *y, st.stage0());
       k0_ready = true;
     }
-    ++stats.attempted_steps;
-    st.step(rhs, t, y, h);
-    const Real err = st.error(y, h, tol, count);
+    ++attempts;
+    st.step(f, t, *y, h);
+    const Real err = st.error(*y, h, tol, count);
     if (!isfinite(err))
       fail(SolveErrorKind::non_finite, "non-finite state or derivative in the step from t=", t,
            " with h=", h);
     Real h_new = ctrl.propose(err, h);
     if (ctrl.accept(err)) {
-      ++stats.accepted_steps;
-      if (o.record_step_sizes) stats.step_sizes.push_back(h);
+      ++accepted;
+      if (record) stats.step_sizes.push_back(h);
       const Real t_new = last ? t_end : t + h;
       bool endpoint_ready = Method::fsal, dense_ready = false;
       if constexpr (eager_endpoint) {
         st.compute_endpoint(rhs, t + h);
         endpoint_ready = true;
       }
-      if (o.dense_every_step) prepare_dense(st, rhs, t, y, h, endpoint_ready, dense_ready);
-      while (next < times.size() && (times[next] - t_new) * dir < Real(0)) {
-        prepare_dense(st, rhs, t, y, h, endpoint_ready, dense_ready);
-        sol.y.push_back(y);
-        st.interpolate(sol.y.back(), y, h, (times[next] - t) / h);
-        ++next;
+      if (dense_every) prepare_dense(st, rhs, t, *y, h, endpoint_ready, dense_ready);
+      if (next < n_times && (t_out - t_new) * dir <= Real(0)) {  // an output in (t, t_new]
+        while (next < n_times && (times[next] - t_new) * dir < Real(0)) {
+          prepare_dense(st, rhs, t, *y, h, endpoint_ready, dense_ready);
+          sol.y.push_back(*y);
+          st.interpolate(sol.y.back(), *y, h, (times[next] - t) / h);
+          ++next;
+        }
+        if (next < n_times && times[next] == t_new) {
+          sol.y.push_back(st.y1());
+          ++next;
+        }
+        if (next < n_times) t_out = times[next];
       }
-      if (next < times.size() && times[next] == t_new) {
-        sol.y.push_back(st.y_new);
-        ++next;
-      }
-      using std::swap;
-      swap(y, st.y_new);
-      if (endpoint_ready) {
-        swap(st.k[0], st.k[E]);
-      } else {
-        k0_ready = false;
-      }
+      st.rotate(y, endpoint_ready);
+      if (!endpoint_ready) k0_ready = false;
       t = t_new;
       if (last) break;
       if (abs(h_new) > h_max) h_new = dir * h_max;
     } else {
-      ++stats.rejected_steps;
-      if (stats.accepted_steps == 0) ++stats.initial_rejected_steps;
+      ++rejected;
+      if (accepted == 0) ++initial_rejected;
       last = false;
     }
     h = h_new;
   }
-  if (!VS::all_finite(y))
+  rhs.nfe += attempts * stage_calls;
+  stats.attempted_steps = attempts;
+  stats.accepted_steps = accepted;
+  stats.rejected_steps = rejected;
+  stats.initial_rejected_steps = initial_rejected;
+  if (y != &y_state) {
+    using std::swap;
+    swap(y_state, *y);
+  }
+  if (!VS::all_finite(y_state))
     fail(SolveErrorKind::non_finite, "non-finite state at t=", t);
 }
 
@@ -300,7 +324,7 @@ void jax_interpolate(const RungeKuttaStepper<Dopri5, State>& st, State& out, con
 // interpolant of the step that crossed it; integration continues from the overshot state.
 // NFE = 2 + 6·attempts (1 with a given first_step).
 template <class State, class Real, class Rhs>
-void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y,
+void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y_state,
                    const std::vector<Real>& times, const SolveOptions<Real>& o,
                    const Tolerances<Real>& tol, Solution<State, Real>& sol) {
   using VS = VectorSpace<State>;
@@ -316,15 +340,16 @@ void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y,
   auto& stats = sol.stats;
   const Real t0 = times.front(), t_end = times.back();
   const Real dir = t_end > t0 ? Real(1) : Real(-1);
-  const Real count = Real(error_count<VS>(y));
-  constexpr std::size_t E = RungeKuttaStepper<Dopri5, State>::endpoint;
+  const Real count = Real(error_count<VS>(y_state));
   const JaxStepRule<Real> rule{};
+  const auto f = rhs.in_place;  // the stages' calls, counted per attempt below
+  State* y = &y_state;          // the current state: trades buffers with st.y1() on acceptance
 
   Real h;
   if (o.first_step != Real(0)) {
     h = abs(o.first_step) * dir;
   } else {
-    h = jax_initial_step(rhs, t0, y, st.k[0], st.y_new, st.k[E], 4, dir, tol) * dir;
+    h = jax_initial_step(rhs, t0, *y, st.stage0(), st.y1(), st.endpoint_stage(), 4, dir, tol) * dir;
     if (!isfinite(h) || h == Real(0))
       fail(SolveErrorKind::non_finite, "non-finite initial step size ", h, " at t=", t0,
            " (non-finite derivative near the initial state?)");
@@ -339,8 +364,9 @@ void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y,
     if (t + h == t)
       fail(SolveErrorKind::step_size_underflow, "step size underflow: h=", h, " at t=", t);
     ++stats.attempted_steps;
-    st.step(rhs, t, y, h);
-    const Real ratio2 = st.error_sum(y, h, tol, W::e, W::e_idx) / count;
+    rhs.nfe += Dopri5::stages - 1;
+    st.step(f, t, *y, h);
+    const Real ratio2 = st.error_sum(*y, h, tol, W::e, W::e_idx) / count;
     if (!isfinite(ratio2))
       fail(SolveErrorKind::non_finite, "non-finite state or derivative in the step from t=", t,
            " with h=", h);
@@ -350,13 +376,11 @@ void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y,
       if (o.record_step_sizes) stats.step_sizes.push_back(h);
       const Real t_new = t + h;
       while (next < times.size() && (times[next] - t_new) * dir <= Real(0)) {
-        sol.y.push_back(y);
-        jax_interpolate(st, sol.y.back(), y, h, (times[next] - t) / (t_new - t));
+        sol.y.push_back(*y);
+        jax_interpolate(st, sol.y.back(), *y, h, (times[next] - t) / (t_new - t));
         ++next;
       }
-      using std::swap;
-      swap(y, st.y_new);
-      swap(st.k[0], st.k[E]);
+      st.rotate(y, true);
       t = t_new;
     } else {
       ++stats.rejected_steps;
@@ -364,13 +388,17 @@ void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y,
     }
     h = h_new;
   }
-  if (!VS::all_finite(y)) fail(SolveErrorKind::non_finite, "non-finite state at t=", t);
+  if (y != &y_state) {
+    using std::swap;
+    swap(y_state, *y);
+  }
+  if (!VS::all_finite(y_state)) fail(SolveErrorKind::non_finite, "non-finite state at t=", t);
 }
 
 // Fixed grid: fixed_steps equal steps over [t0, t_end], or steps of fixed_step_size with the
 // last one clipped; outputs inside a step by dense output.
 template <class Method, class State, class Real, class Rhs>
-void integrate_fixed(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
+void integrate_fixed(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
                      const std::vector<Real>& times, const SolveOptions<Real>& o,
                      Solution<State, Real>& sol) {
   using VS = VectorSpace<State>;
@@ -379,7 +407,8 @@ void integrate_fixed(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
   const Real t0 = times.front(), t_end = times.back();
   const Real dir = t_end > t0 ? Real(1) : Real(-1);
   const Real span = t_end - t0;
-  constexpr std::size_t E = RungeKuttaStepper<Method, State>::endpoint;
+  const auto f = rhs.in_place;  // the stages' calls, counted per step below
+  State* y = &y_state;          // the current state: trades buffers with st.y1() after each step
   std::size_t n_steps;
   if (o.fixed_steps > 0) {
     n_steps = o.fixed_steps;
@@ -402,35 +431,36 @@ void integrate_fixed(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y,
                                            : t0 + dir * o.fixed_step_size * Real(i);
     const Real h = t_new - t;
     if (!k0_ready) {
-      rhs(t, y, st.k[0]);
+      rhs(t, *y, st.stage0());
       k0_ready = true;
     }
     ++stats.attempted_steps;
     ++stats.accepted_steps;
     if (o.record_step_sizes) stats.step_sizes.push_back(h);
-    st.step(rhs, t, y, h);
-    if (!VS::all_finite(st.y_new))
+    rhs.nfe += Method::stages - 1;
+    st.step(f, t, *y, h);
+    if (!VS::all_finite(st.y1()))
       fail(SolveErrorKind::non_finite, "non-finite state or derivative in the step from t=", t,
            " with h=", h);
     bool endpoint_ready = Method::fsal, dense_ready = false;
-    if (o.dense_every_step) prepare_dense(st, rhs, t, y, h, endpoint_ready, dense_ready);
+    if (o.dense_every_step) prepare_dense(st, rhs, t, *y, h, endpoint_ready, dense_ready);
     while (next < times.size() && (times[next] - t_new) * dir < Real(0)) {
-      prepare_dense(st, rhs, t, y, h, endpoint_ready, dense_ready);
-      sol.y.push_back(y);
-      st.interpolate(sol.y.back(), y, h, (times[next] - t) / h);
+      prepare_dense(st, rhs, t, *y, h, endpoint_ready, dense_ready);
+      sol.y.push_back(*y);
+      st.interpolate(sol.y.back(), *y, h, (times[next] - t) / h);
       ++next;
     }
     if (next < times.size() && times[next] == t_new) {
-      sol.y.push_back(st.y_new);
+      sol.y.push_back(st.y1());
       ++next;
     }
-    using std::swap;
-    swap(y, st.y_new);
-    if (endpoint_ready)
-      swap(st.k[0], st.k[E]);
-    else
-      k0_ready = false;
+    st.rotate(y, endpoint_ready);
+    if (!endpoint_ready) k0_ready = false;
     t = t_new;
+  }
+  if (y != &y_state) {
+    using std::swap;
+    swap(y_state, *y);
   }
 }
 
@@ -474,14 +504,14 @@ Solution<State, typename VectorSpace<State>::Real> solve(
   sol.y.push_back(y0);
 
   std::size_t nfe = 0;
-  CountingRhs<std::remove_reference_t<F>, State, Real> rhs{f, nfe};
+  CountingRhs<std::remove_reference_t<F>, State, Real> rhs{{f}, nfe};
   RungeKuttaStepper<Method, State> stepper;
   stepper.init(y0);
   State y = y0;
-  rhs(times.front(), y, stepper.k[0]);
+  rhs(times.front(), y, stepper.stage0());
   if (!VS::all_finite(y))
     fail(SolveErrorKind::non_finite, "non-finite initial state at t=", times.front());
-  if (!VS::all_finite(stepper.k[0]))
+  if (!VS::all_finite(stepper.stage0()))
     fail(SolveErrorKind::non_finite, "non-finite derivative at the initial state, t=",
          times.front());
 

@@ -65,9 +65,19 @@ class RungeKuttaStepper {
   static constexpr std::size_t total = Layout::total;
   static constexpr bool adaptive = Method::error_estimate != ErrorEstimate::none;
 
-  // k[0..stages-1]: stages; k[endpoint]: f(t+h, y1); after it: extra dense-output stages.
+  // Storage of the stages: k[0..stages-1]: stages; k[endpoint]: f(t+h, y1); after it: extra
+  // dense-output stages. Stage 0 and the endpoint stage rotate between the slots k[0] and
+  // k[endpoint] (rotate()), so always reach them through stage0() / endpoint_stage() (or
+  // stage(j)); until the first rotate() they are k[0] and k[endpoint].
   std::array<State, total> k;
+  // Storage of y1, the end point of the last step; reach it through y1() (it rotates with the
+  // caller's state, see rotate()).
   State y_new;
+
+  RungeKuttaStepper() = default;
+  // The rotation pointers refer to this object's own buffers.
+  RungeKuttaStepper(const RungeKuttaStepper&) = delete;
+  RungeKuttaStepper& operator=(const RungeKuttaStepper&) = delete;
 
   void init(const State& y0) {
     for (auto& ki : k) VS::resize_like(ki, y0);
@@ -77,20 +87,50 @@ class RungeKuttaStepper {
     for (auto& ki : k) ki = y0;
     y_new = y0;
     stage_input_ = y0;
+    k0_ = &k[0];
+    kend_ = &k[endpoint];
+    y1_ = &y_new;
   }
 
-  // One step from (t, y) with step h: stages 2..s and y_new. k[0] must hold f(t, y).
+  // Stage j of the last step (j = 0: f(t, y); j = endpoint: f(t+h, y1)).
+  TAYNODE_ODE_INLINE State& stage(std::size_t j) {
+    return j == 0 ? *k0_ : j == endpoint ? *kend_ : k[j];
+  }
+  TAYNODE_ODE_INLINE const State& stage(std::size_t j) const {
+    return j == 0 ? *k0_ : j == endpoint ? *kend_ : k[j];
+  }
+  TAYNODE_ODE_INLINE State& stage0() { return *k0_; }
+  TAYNODE_ODE_INLINE State& endpoint_stage() { return *kend_; }
+  TAYNODE_ODE_INLINE State& y1() { return *y1_; }
+  TAYNODE_ODE_INLINE const State& y1() const { return *y1_; }
+
+  // Moves to the next step after an accepted one without copying states: `y` (a pointer to the
+  // caller's current state) and y1() trade buffers, so *y is the new state and the old one
+  // becomes the next y1 buffer; with `endpoint_ready` (f(t+h, y1) computed: FSAL, or on demand)
+  // it also becomes the next step's stage 0. The caller's state must have the shape of y0.
+  TAYNODE_ODE_INLINE void rotate(State*& y, bool endpoint_ready) {
+    State* const old = y;
+    y = y1_;
+    y1_ = old;
+    if (endpoint_ready) {
+      State* const k0 = k0_;
+      k0_ = kend_;
+      kend_ = k0;
+    }
+  }
+
+  // One step from (t, y) with step h: stages 2..s and y1(). stage0() must hold f(t, y).
   // f(t, y, dy) writes the derivative.
   template <class F>
   void step(F& f, Real t, const State& y, Real h) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) TAYNODE_ODE_INLINE_LAMBDA {
       (stage<I + 1>(f, t, y, h), ...);
     }(std::make_index_sequence<stages - 1>{});
     if constexpr (!Method::fsal) {
       constexpr std::size_t n = count_nonzero(Method::b);
       static constexpr auto idx = nonzero_indices<n>(Method::b);
       static constexpr auto coef = ode_detail::gather<Real>(Method::b, idx);
-      combine(y_new, y, h, coef, idx);
+      combine(*y1_, y, h, coef, idx);
     }
   }
 
@@ -130,17 +170,17 @@ class RungeKuttaStepper {
     }
   }
 
-  // f(t+h, y_new) into k[endpoint] (free for FSAL methods: already there).
+  // f(t+h, y1) into endpoint_stage() (free for FSAL methods: already there).
   template <class F>
   void compute_endpoint(F& f, Real t_new) {
-    if constexpr (!Method::fsal) f(t_new, y_new, k[endpoint]);
+    if constexpr (!Method::fsal) f(t_new, *y1_, *kend_);
   }
 
   // The extra stages a method's interpolant needs (DOP853: 3); needs k[endpoint].
   template <class F>
   void compute_dense_stages(F& f, Real t, const State& y, Real h) {
     if constexpr (Layout::dense_extra > 0) {
-      [&]<std::size_t... I>(std::index_sequence<I...>) {
+      [&]<std::size_t... I>(std::index_sequence<I...>) TAYNODE_ODE_INLINE_LAMBDA {
         (dense_stage<I>(f, t, y, h), ...);
       }(std::make_index_sequence<Layout::dense_extra>{});
     }
@@ -178,8 +218,8 @@ class RungeKuttaStepper {
   template <std::size_t N>
   TAYNODE_ODE_INLINE void combine(State& out, const State& y, Real h, const std::array<Real, N>& c,
                                   const std::array<std::size_t, N>& idx) const {
-    [&]<std::size_t... J>(std::index_sequence<J...>) {
-      VS::add_scaled(out, y, h, c, k[idx[J]]...);
+    [&]<std::size_t... J>(std::index_sequence<J...>) TAYNODE_ODE_INLINE_LAMBDA {
+      VS::add_scaled(out, y, h, c, stage(idx[J])...);
     }(std::make_index_sequence<N>{});
   }
 
@@ -189,13 +229,16 @@ class RungeKuttaStepper {
   TAYNODE_ODE_INLINE Real error_sum(const State& y, Real h, const Tolerances<Real>& tol,
                                     const std::array<Real, N>& c,
                                     const std::array<std::size_t, N>& idx) const {
-    return [&]<std::size_t... J>(std::index_sequence<J...>) {
-      return VS::error_sq_sum(y, y_new, h, tol, c, k[idx[J]]...);
+    return [&]<std::size_t... J>(std::index_sequence<J...>) TAYNODE_ODE_INLINE_LAMBDA {
+      return VS::error_sq_sum(y, *y1_, h, tol, c, stage(idx[J])...);
     }(std::make_index_sequence<N>{});
   }
 
  private:
   State stage_input_;
+  State* k0_ = &k[0];
+  State* kend_ = &k[endpoint];
+  State* y1_ = &y_new;
 
   template <std::size_t I, class F>
   TAYNODE_ODE_INLINE void stage(F& f, Real t, const State& y, Real h) {
@@ -203,9 +246,9 @@ class RungeKuttaStepper {
     static constexpr auto idx = nonzero_indices<n>(Method::a[I], I);
     static constexpr auto coef = ode_detail::gather<Real>(Method::a[I], idx);
     // An FSAL method's last stage input is y1 itself.
-    State& input = (Method::fsal && I == stages - 1) ? y_new : stage_input_;
+    State& input = (Method::fsal && I == stages - 1) ? *y1_ : stage_input_;
     combine(input, y, h, coef, idx);
-    f(t + Method::c[I].template as<Real>() * h, input, k[I]);
+    f(t + Method::c[I].template as<Real>() * h, input, stage(I));
   }
 
   template <std::size_t I, class F>
