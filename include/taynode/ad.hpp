@@ -5,3 +5,4 @@
 #include "taynode/ad/network_adjoint.hpp"
 #include "taynode/ad/rules_adjoint.hpp"
 #include "taynode/ad/series_adjoint.hpp"
+#include "taynode/ad/solve_backprop.hpp"
