@@ -10,8 +10,13 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <Eigen/Core>
+
+#include "../series/generic_network.hpp"
+#include "taynode/nn/layers.hpp"
 
 namespace taynode_test {
 
@@ -44,6 +49,23 @@ double relative_error(const A& got, const B& want) {
       diff = std::max(diff, std::abs(double(got(i, j)) - double(want(i, j))));
     }
   return diff / std::max(scale, 1e-300);
+}
+
+// A test network with a name for the messages.
+struct NamedNet {
+  std::string name;
+  taynode::nn::Sequential<double> net;
+};
+// Fills every parameter (biases too) with deterministic values, seed, seed+1, … per network.
+inline std::vector<NamedNet> seeded(std::vector<NamedNet> nets, unsigned seed) {
+  for (auto& n : nets) fill_parameters(n.net, seed++);
+  return nets;
+}
+
+// A parameter tensor as one column vector.
+template <class D>
+Eigen::Map<const Eigen::VectorXd> flat(const Eigen::PlainObjectBase<D>& p) {
+  return {p.data(), p.size()};
 }
 
 }  // namespace taynode_test

@@ -39,10 +39,7 @@ using Vec = Eigen::VectorXd;
 
 namespace {
 
-struct NamedNet {
-  std::string name;
-  nn::Sequential<double> net;
-};
+using taynode_test::NamedNet;
 std::vector<NamedNet> small_networks() {
   std::vector<NamedNet> nets;
   nn::Sequential<double> mlp;
@@ -51,15 +48,10 @@ std::vector<NamedNet> small_networks() {
   mlp.layers.emplace_back(std::in_place_type<nn::Linear<double>>, 5, 3);
   nets.push_back({"tanh mlp 3-5-3", std::move(mlp)});
   nets.push_back({"mnist", nn::mnist_dynamics<double>(4, 3)});
-  unsigned seed = 31;
-  for (auto& n : nets) taynode_test::fill_parameters(n.net, seed++);
-  return nets;
+  return taynode_test::seeded(std::move(nets), 31);
 }
 
-template <class D>
-Eigen::Map<const Vec> flat(const Eigen::PlainObjectBase<D>& p) {
-  return {p.data(), p.size()};
-}
+using taynode_test::flat;
 
 std::vector<Vec> tensors(const nn::Sequential<double>& g) {
   std::vector<Vec> out;

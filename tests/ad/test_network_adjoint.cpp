@@ -28,24 +28,16 @@ using Vec = Eigen::VectorXd;
 
 namespace {
 
-struct NamedNet {
-  std::string name;
-  nn::Sequential<double> net;
-};
+using taynode_test::NamedNet;
 std::vector<NamedNet> small_networks() {
   std::vector<NamedNet> nets;
   nets.push_back({"mnist", nn::mnist_dynamics<double>(5, 4)});
   nets.push_back({"latent", nn::latent_ode_dynamics<double>(4, 6, 2)});
   nets.push_back({"ffjord", nn::ffjord_dynamics<double>(3, {5, 4})});
-  unsigned seed = 3;
-  for (auto& n : nets) taynode_test::fill_parameters(n.net, seed++);  // biases nonzero too
-  return nets;
+  return taynode_test::seeded(std::move(nets), 3);  // biases nonzero too
 }
 
-template <class D>
-Eigen::Map<const Vec> flat(const Eigen::PlainObjectBase<D>& p) {
-  return {p.data(), p.size()};
-}
+using taynode_test::flat;
 
 // Checks ∇L w.r.t. z, every parameter tensor and t, for L given as a function of the (mutable)
 // network and inputs, against the adjoint's results.

@@ -34,23 +34,15 @@ using Vec = Eigen::VectorXd;
 
 namespace {
 
-struct NamedNet {
-  std::string name;
-  nn::Sequential<double> net;
-};
+using taynode_test::NamedNet;
 std::vector<NamedNet> small_networks() {
   std::vector<NamedNet> nets;
   nets.push_back({"latent", nn::latent_ode_dynamics<double>(3, 5, 2)});
   nets.push_back({"mnist", nn::mnist_dynamics<double>(4, 3)});
-  unsigned seed = 11;
-  for (auto& n : nets) taynode_test::fill_parameters(n.net, seed++);
-  return nets;
+  return taynode_test::seeded(std::move(nets), 11);
 }
 
-template <class D>
-Eigen::Map<const Vec> flat(const Eigen::PlainObjectBase<D>& p) {
-  return {p.data(), p.size()};
-}
+using taynode_test::flat;
 
 double max_fd_error = 0;
 
