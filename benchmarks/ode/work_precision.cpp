@@ -150,18 +150,11 @@ int main(int argc, char** argv) {
   std::vector<Row> all, fine, boost_rows;
 
   const Kepler kep{0.5};
-  Pleiades::Vec plei_ref;
-  plei_ref << 0.3706139143970502, 3.237284092057233, -3.222559032418324, 0.6597091455775310,
-      0.3425581707156584, 1.562172101400631, -0.7003092922212495, -3.943437585517392,
-      -3.271380973972550, 5.225081843456543, -2.590612434977470, 1.198213693392275,
-      -0.2429682344935824, 1.091449240428980, 3.417003806314313, 1.354584501625501,
-      -2.590065597810775, 2.025053734714242, -1.155815100160448, -0.8072988170223021,
-      0.5952396354208710, -3.741244961234010, 0.3773459685750630, 0.9386858869551073,
-      0.3667922227200571, -0.3474046353808490, 2.344915448180937, -1.947020434263292;
+  const Pleiades::Vec plei_ref = Pleiades::reference_at_3();
 
   Problem<4> aren{"Arenstorf", Arenstorf{}, Arenstorf::y0(), Arenstorf::period, Arenstorf::y0(), 2};
   Problem<2> bruss{"Brusselator", Brusselator{}, Vec2(1.5, 3.0), 20.0,
-                   Vec2(0.49863707126834783, 4.596780349452011), 2};
+                   Brusselator::reference_at_20(), 2};
   Problem<28> plei{"Pleiades", Pleiades{}, Pleiades::y0(), 3.0, plei_ref, 28};
   Problem<4> kepler{"Kepler D3", kep, kep.y0(), 20.0, kep.exact(20.0), 4};
 

@@ -189,15 +189,8 @@ TEST_CASE("Hairer's problems against published reference values", "[ode][accurac
   // Brusselator y(20) (HNW I, II.10, (10.2)); reference from russell_ode
   // (data/reference/brusselator_mathematica.json, Mathematica NDSolve at high precision).
   // Pleiades y(3): the IVP Test Set reference solution (Mazzia & Magherini, plei.pdf).
-  Pleiades::Vec plei_ref;
-  plei_ref << 0.3706139143970502, 3.237284092057233, -3.222559032418324, 0.6597091455775310,
-      0.3425581707156584, 1.562172101400631, -0.7003092922212495, -3.943437585517392,
-      -3.271380973972550, 5.225081843456543, -2.590612434977470, 1.198213693392275,
-      -0.2429682344935824, 1.091449240428980, 3.417003806314313, 1.354584501625501,
-      -2.590065597810775, 2.025053734714242, -1.155815100160448, -0.8072988170223021,
-      0.5952396354208710, -3.741244961234010, 0.3773459685750630, 0.9386858869551073,
-      0.3667922227200571, -0.3474046353808490, 2.344915448180937, -1.947020434263292;
-  const Vec2 bruss_ref(0.49863707126834783, 4.596780349452011);
+  const Pleiades::Vec plei_ref = Pleiades::reference_at_3();
+  const Vec2 bruss_ref = Brusselator::reference_at_20();
   for (double tol : {1e-6, 1e-8, 1e-10}) {
     SolveOptions<double> opt;
     opt.rtol = opt.atol = tol;
