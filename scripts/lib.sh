@@ -13,7 +13,7 @@ TAYNODE_BUILD_DIR="${TAYNODE_BUILD_DIR:-$TAYNODE_ROOT/build}"
 TAYNODE_JOBS="${TAYNODE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 # What the build needs, and what it uses when present (Boost.Odeint: optional benchmark baseline).
-TAYNODE_REQUIRED_PACKAGES=(cmake make g++ libeigen3-dev catch2 libbenchmark-dev)
+TAYNODE_REQUIRED_PACKAGES=(cmake make g++ libeigen3-dev catch2 libbenchmark-dev libcli11-dev gnuplot-nox)
 TAYNODE_OPTIONAL_PACKAGES=(libboost-dev)
 
 taynode_log() { printf '[taynode] %s\n' "$*" >&2; }
