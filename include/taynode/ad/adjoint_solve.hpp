@@ -89,28 +89,24 @@ void unflatten_from(const T* in, nn::Sequential<T>& g) {
   });
 }
 
-}  // namespace adjoint_detail
-
-template <class T, class DZ, class Method, class DZB, class DRB>
-AdjointResult<T> adjoint_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0, T t1,
-                               int K, Method method, const SolveOptions<T>& options,
-                               const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
-                               AdjointVariant variant = AdjointVariant::full) {
-  using Mat = nn::RowMatrix<T>;
-  using Vec = nn::Vector<T>;
-  const Index B = ws.batch(), D = ws.dim();
-  if (z0.rows() != B || z0.cols() != D)
+template <class T, class DZ>
+void check_arguments(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, int K, const SolveOptions<T>& options) {
+  if (z0.rows() != ws.batch() || z0.cols() != ws.dim())
     throw std::invalid_argument("taynode::ad::adjoint_solve: z0 must be batch × dim of the workspace");
   if (K < 0 || K > ws.max_order()) throw std::invalid_argument("taynode::ad::adjoint_solve: 0 <= K <= ws.max_order()");
-  if (z1_bar.rows() != B || z1_bar.cols() != D || r1_bar.size() != B)
-    throw std::invalid_argument("taynode::ad::adjoint_solve: z1_bar is batch × dim, r1_bar has batch entries");
   if (!options.rtol_per_component.empty() || !options.atol_per_component.empty())
     throw std::invalid_argument("taynode::ad::adjoint_solve: per-component tolerances unsupported");
   if (options.fixed_step_size != T(0))
     throw std::invalid_argument("taynode::ad::adjoint_solve: fixed_step_size unsupported; use fixed_steps");
+}
 
-  AdjointResult<T> res;
-  // ---- forward ----
+// The forward solve: fills res.z1, res.r1, res.forward_stats, res.nfe_forward.
+template <class T, class DZ, class Method>
+void forward(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, int K, Method method,
+             const SolveOptions<T>& options, AdjointVariant variant, AdjointResult<T>& res) {
+  using Mat = nn::RowMatrix<T>;
+  using Vec = nn::Vector<T>;
+  const Index B = ws.batch(), D = ws.dim();
   if (variant == AdjointVariant::full && K > 0) {
     using A = Augmented<Mat, Vec>;
     auto rhs = [&](T t, const A& y, A& dy) {
@@ -131,8 +127,19 @@ AdjointResult<T> adjoint_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, con
     res.forward_stats = std::move(sol.stats);
   }
   res.nfe_forward = res.forward_stats.nfe;
+}
 
-  // ---- backward: Y = [z, a, a_θ] from t1 to t0 ----
+// The backward solve of Y = [z, a, a_θ] from t1 to t0, starting at z(t1) = res.z1: fills
+// res.z0_bar, res.theta_bar, res.backward_stats, res.nfe_backward.
+template <class T, class Method, class DZB, class DRB>
+void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t0, T t1, int K, Method method,
+              const SolveOptions<T>& options, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
+              AdjointResult<T>& res) {
+  using Mat = nn::RowMatrix<T>;
+  using Vec = nn::Vector<T>;
+  const Index B = ws.batch(), D = ws.dim();
+  if (z1_bar.rows() != B || z1_bar.cols() != D || r1_bar.size() != B)
+    throw std::invalid_argument("taynode::ad::adjoint_solve: z1_bar is batch × dim, r1_bar has batch entries");
   const Index BD = B * D;
   const Index P = Index(ws.network().parameter_count());
   const Vec rbar = r1_bar;
@@ -154,16 +161,31 @@ AdjointResult<T> adjoint_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, con
     }
     Eigen::Map<Mat>(dy.data(), B, D) = f;
     Eigen::Map<Mat>(dy.data() + BD, B, D) = -adj.z_bar();
-    adjoint_detail::flatten_into(adj.gradient(), dy.data() + 2 * BD);
+    flatten_into(adj.gradient(), dy.data() + 2 * BD);
     dy.tail(P) = -dy.tail(P);
   };
   auto sol = solve(rhs, Y0, std::vector<T>{t1, t0}, method, options);
   const Vec& Yt0 = sol.final_state();
   res.z0_bar = Eigen::Map<const Mat>(Yt0.data() + BD, B, D);
   res.theta_bar = ws.network();
-  adjoint_detail::unflatten_from(Yt0.data() + 2 * BD, res.theta_bar);
+  unflatten_from(Yt0.data() + 2 * BD, res.theta_bar);
   res.backward_stats = std::move(sol.stats);
   res.nfe_backward = res.backward_stats.nfe;
+}
+
+}  // namespace adjoint_detail
+
+template <class T, class DZ, class Method, class DZB, class DRB>
+AdjointResult<T> adjoint_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0, T t1,
+                               int K, Method method, const SolveOptions<T>& options,
+                               const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
+                               AdjointVariant variant = AdjointVariant::full) {
+  adjoint_detail::check_arguments(ws, z0, K, options);
+  if (z1_bar.rows() != ws.batch() || z1_bar.cols() != ws.dim() || r1_bar.size() != ws.batch())
+    throw std::invalid_argument("taynode::ad::adjoint_solve: z1_bar is batch × dim, r1_bar has batch entries");
+  AdjointResult<T> res;
+  adjoint_detail::forward(ws, z0, t0, t1, K, method, options, variant, res);
+  adjoint_detail::backward(ws, adj, t0, t1, K, method, options, z1_bar, r1_bar, res);
   return res;
 }
 

@@ -220,44 +220,31 @@ RecordedSolve<T> record_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>&
   return rec;
 }
 
-// Reverse of the discrete solve along `steps`: L's cotangents z̄1 (batch × D) and r̄1 (batch) →
-// dL/dz0, dL/dθ. adj must belong to ws (NetworkAdjoint(ws)); both are reused, not reallocated.
-template <class Method, class T, class DZ, class DZB, class DRB>
-BackpropResult<T> backprop_steps(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, int K,
-                                 const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar,
-                                 const Eigen::MatrixBase<DRB>& r1_bar, Method = {}) {
-  namespace d = solve_backprop_detail;
-  using Mat = nn::RowMatrix<T>;
+namespace solve_backprop_detail {
+
+// The reverse sweep along `steps` from the checkpoints z_n (n = 0..N−1) of a forward sweep: fills
+// res.z0_bar, res.theta_bar, res.backward_evaluations, res.vjps.
+template <class Method, class T, class DZB, class DRB>
+void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Mat<T>>& checkpoints, int K,
+              const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
+              BackpropResult<T>& res) {
   constexpr std::size_t s = Method::stages;
-  static const d::StageUse<Method> use;
-  d::check_shape(ws, z0, K, "backprop_steps");
+  static const StageUse<Method> use;
   const Index B = ws.batch(), D = ws.dim();
   if (z1_bar.rows() != B || z1_bar.cols() != D || r1_bar.size() != B)
     throw std::invalid_argument("taynode::ad::backprop_steps: z1_bar is batch × dim, r1_bar has batch entries");
-  if (steps.t.size() != steps.h.size() + 1)
-    throw std::invalid_argument("taynode::ad::backprop_steps: steps.t needs one more entry than steps.h");
-
-  std::vector<Mat> checkpoints;
-  auto fwd = d::forward<Method, T>(ws, Mat(z0), K, steps, &checkpoints);
-  BackpropResult<T> res;
-  res.z1 = std::move(fwd.z1);
-  res.r1 = std::move(fwd.r1);
-  res.nfe = fwd.nfe;
-  res.steps = steps.size();
-  res.step_sequence = steps;
-
   const nn::Vector<T> rbar = r1_bar;
-  Mat zbar = z1_bar;  // ȳ_{n+1}, then ȳ_n
-  std::vector<Mat> k(s, Mat(B, D)), Y(s, Mat(B, D)), kbar(s, Mat(B, D));
+  Mat<T> zbar = z1_bar;  // ȳ_{n+1}, then ȳ_n
+  std::vector<Mat<T>> k(s, Mat<T>(B, D)), Y(s, Mat<T>(B, D)), kbar(s, Mat<T>(B, D));
   nn::Vector<T> krbar(B);
   bool first = true;
   for (std::size_t n = steps.size(); n-- > 0;) {
     const T t = steps.t[n], h = steps.h[n];
-    const Mat& y0 = checkpoints[n];
+    const Mat<T>& y0 = checkpoints[n];
     // Recompute the stage inputs (and the k's that later stage inputs use).
     for (std::size_t i = 0; i < s; ++i) {
       if (!use.needed[i]) continue;
-      d::stage_input<Method>(i, y0, h, k, Y[i]);
+      stage_input<Method>(i, y0, h, k, Y[i]);
       if (use.feeds[i]) {
         k[i] = ws.evaluate(t + Method::c[i].template as<T>() * h, Y[i]);
         ++res.backward_evaluations;
@@ -286,6 +273,37 @@ BackpropResult<T> backprop_steps(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, c
   res.z0_bar = std::move(zbar);
   res.theta_bar = adj.gradient();
   if (first) nn::for_each_parameter(res.theta_bar, [](auto& p) { p.setZero(); });
+}
+
+template <class T>
+void check_steps(const StepSequence<T>& steps, const char* what) {
+  if (steps.t.size() != steps.h.size() + 1)
+    throw std::invalid_argument(std::string("taynode::ad::") + what + ": steps.t needs one more entry than steps.h");
+}
+
+}  // namespace solve_backprop_detail
+
+// Reverse of the discrete solve along `steps`: L's cotangents z̄1 (batch × D) and r̄1 (batch) →
+// dL/dz0, dL/dθ. adj must belong to ws (NetworkAdjoint(ws)); both are reused, not reallocated.
+template <class Method, class T, class DZ, class DZB, class DRB>
+BackpropResult<T> backprop_steps(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, int K,
+                                 const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar,
+                                 const Eigen::MatrixBase<DRB>& r1_bar, Method = {}) {
+  namespace d = solve_backprop_detail;
+  using Mat = nn::RowMatrix<T>;
+  d::check_shape(ws, z0, K, "backprop_steps");
+  d::check_steps(steps, "backprop_steps");
+  if (z1_bar.rows() != ws.batch() || z1_bar.cols() != ws.dim() || r1_bar.size() != ws.batch())
+    throw std::invalid_argument("taynode::ad::backprop_steps: z1_bar is batch × dim, r1_bar has batch entries");
+  std::vector<Mat> checkpoints;
+  auto fwd = d::forward<Method, T>(ws, Mat(z0), K, steps, &checkpoints);
+  BackpropResult<T> res;
+  res.z1 = std::move(fwd.z1);
+  res.r1 = std::move(fwd.r1);
+  res.nfe = fwd.nfe;
+  res.steps = steps.size();
+  res.step_sequence = steps;
+  d::backward<Method>(ws, adj, checkpoints, K, steps, z1_bar, r1_bar, res);
   return res;
 }
 
