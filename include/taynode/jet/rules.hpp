@@ -183,14 +183,26 @@ TAYNODE_INLINE TAYNODE_HD void tan(int k, const U& u, Y& y, W& w) {
 }
 
 // y = tanh(u) with w = 1 − y², from y' = w·u':  k·y_k = Σ_{j=1}^{k} j·u_j·w_{k-j},  w_k = −(y²)_k.
-// w_0 = 1/cosh²(u_0) directly: 1 − tanh² cancels for large |u_0|.
+// y_0 and w_0 = 1/cosh²(u_0) from one exponential, q = e^{−2|u_0|} (1 − tanh² would cancel for
+// large |u_0|): tanh|u_0| = (1 − q)/(1 + q), w_0 = 4q/(1 + q)². For |u_0| < 1/2 the difference
+// 1 − q = −expm1(−2|u_0|) is taken from expm1 instead, so small arguments keep full accuracy.
 template <class U, class Y, class W>
 TAYNODE_INLINE TAYNODE_HD void tanh(int k, const U& u, Y& y, W& w) {
   using T = value_t<Y>;
   if (k == 0) {
-    y[0] = std::tanh(u[0]);
-    const T ch = std::cosh(u[0]);
-    w[0] = T(1) / (ch * ch);
+    const T a = std::abs(u[0]);
+    T one_minus_q, q;
+    if (a < T(0.5)) {
+      one_minus_q = -std::expm1(T(-2) * a);
+      q = T(1) - one_minus_q;  // ≥ e^{−1}: no cancellation
+    } else {
+      q = std::exp(T(-2) * a);
+      one_minus_q = T(1) - q;  // ≥ 1 − e^{−1}
+    }
+    const T one_plus_q = T(1) + q;
+    const T t = one_minus_q / one_plus_q;
+    y[0] = u[0] < T(0) ? -t : t;
+    w[0] = T(4) * q / (one_plus_q * one_plus_q);
     return;
   }
   y[k] = convolve_weighted<T>(k, 1, k, u, w) * inverse<T>(k);
