@@ -7,3 +7,4 @@
 #include "taynode/ad/rules_adjoint.hpp"
 #include "taynode/ad/series_adjoint.hpp"
 #include "taynode/ad/solve_backprop.hpp"
+#include "taynode/ad/solve_gradient.hpp"
