@@ -27,6 +27,7 @@
 //   backprop_solve(ws, adj, z0, t0, t1, K, Method{}, options, z̄1, r̄1)  fixed_steps grid, or record
 //                                                          the adaptive steps first, then as above.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <stdexcept>
@@ -146,10 +147,11 @@ void check_shape(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z, int
     throw std::invalid_argument(std::string("taynode::ad::") + what + ": 0 <= K <= ws.max_order()");
 }
 
-// Forward sweep over the steps; `checkpoints` (if not null) receives z_n for n = 0..N−1.
+// Forward sweep over the steps; `checkpoints` (if not null) receives z_n for n = 0, m, 2m, … < N
+// (m = `every`; 1: every state).
 template <class Method, class T>
 ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, int K, const StepSequence<T>& steps,
-                         std::vector<Mat<T>>* checkpoints) {
+                         std::vector<Mat<T>>* checkpoints, std::size_t every = 1) {
   constexpr std::size_t s = Method::stages;
   static const StageUse<Method> use;
   const Index B = ws.batch(), D = ws.dim();
@@ -162,7 +164,7 @@ ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, int K, const St
   if (checkpoints) checkpoints->clear();
   for (std::size_t n = 0; n < steps.size(); ++n) {
     const T t = steps.t[n], h = steps.h[n];
-    if (checkpoints) checkpoints->push_back(res.z1);
+    if (checkpoints && n % every == 0) checkpoints->push_back(res.z1);
     for (std::size_t i = 0; i < s; ++i) {
       if (!use.needed[i]) continue;
       stage_input<Method>(i, res.z1, h, k, Y);
@@ -222,12 +224,14 @@ RecordedSolve<T> record_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>&
 
 namespace solve_backprop_detail {
 
-// The reverse sweep along `steps` from the checkpoints z_n (n = 0..N−1) of a forward sweep: fills
-// res.z0_bar, res.theta_bar, res.backward_evaluations, res.vjps.
+// The reverse sweep along `steps` from the checkpoints z_n (n = 0, m, 2m, … with m = `every`) of a
+// forward sweep: fills res.z0_bar, res.theta_bar, res.backward_evaluations, res.vjps. With m > 1 the
+// states of one segment [jm, jm + m) are recomputed from z_jm by plain evaluations when the sweep
+// enters it (memory N/m + m states instead of N; each step's plain evaluations once more).
 template <class Method, class T, class DZB, class DRB>
 void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Mat<T>>& checkpoints, int K,
               const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
-              BackpropResult<T>& res) {
+              BackpropResult<T>& res, std::size_t every = 1) {
   constexpr std::size_t s = Method::stages;
   static const StageUse<Method> use;
   const Index B = ws.batch(), D = ws.dim();
@@ -237,10 +241,26 @@ void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Ma
   Mat<T> zbar = z1_bar;  // ȳ_{n+1}, then ȳ_n
   std::vector<Mat<T>> k(s, Mat<T>(B, D)), Y(s, Mat<T>(B, D)), kbar(s, Mat<T>(B, D));
   nn::Vector<T> krbar(B);
+  std::vector<Mat<T>> segment;  // z_b … z_{b+m−1} of the current segment (every > 1)
+  std::size_t segment_begin = steps.size();
+  auto state = [&](std::size_t n) -> const Mat<T>& {
+    if (every == 1) return checkpoints[n];
+    const std::size_t b = n / every * every, e = std::min(b + every, steps.size());
+    if (b != segment_begin) {  // z_b is stored; steps b … e−2 give z_{b+1} … z_{e−1}
+      StepSequence<T> part;
+      part.t.assign(steps.t.begin() + std::ptrdiff_t(b), steps.t.begin() + std::ptrdiff_t(e));
+      part.h.assign(steps.h.begin() + std::ptrdiff_t(b), steps.h.begin() + std::ptrdiff_t(e - 1));
+      auto fwd = forward<Method, T>(ws, checkpoints[b / every], 0, part, &segment);
+      segment.push_back(std::move(fwd.z1));
+      res.backward_evaluations += fwd.nfe;
+      segment_begin = b;
+    }
+    return segment[n - b];
+  };
   bool first = true;
   for (std::size_t n = steps.size(); n-- > 0;) {
     const T t = steps.t[n], h = steps.h[n];
-    const Mat<T>& y0 = checkpoints[n];
+    const Mat<T>& y0 = state(n);
     // Recompute the stage inputs (and the k's that later stage inputs use).
     for (std::size_t i = 0; i < s; ++i) {
       if (!use.needed[i]) continue;
