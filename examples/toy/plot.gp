@@ -13,11 +13,11 @@ set yrange [-2.2:2.2]
 set logscale cb
 set cbrange [1e-3:100]
 set palette rgb 33,13,10
-set cblabel '|d^3z/dt^3|'
 unset key
 file = dir.'/toy_trajectories.csv'
 set title 'unregularized'
 plot file every ::1 using 3:(strcol(1) eq 'unregularized' ? $4 : NaN):($5 + 1e-3) with points pt 7 ps 0.35 lc palette
 set title reg.'-regularized'
+set cblabel '|d^3z/dt^3|'
 plot file every ::1 using 3:(strcol(1) ne 'unregularized' ? $4 : NaN):($5 + 1e-3) with points pt 7 ps 0.35 lc palette
 unset multiplot
