@@ -17,6 +17,7 @@
 //   for_each(n, kernel)                       kernel(i) for i in [0, n); elements independent
 //   for_each_2d(rows, cols, kernel)           kernel(r, c); elements independent
 //   sigmoid_values(n, u, s, e)                s = σ(u), e = σ(u)σ(−u)        (coefficient 0)
+//   tanh_values(n, u, y, w)                   y = tanh(u), w = 1/cosh²(u)    (coefficient 0)
 //   softplus_values(n, u, y, s, e)            y = softplus(u), s, e as above (coefficient 0)
 //   exp_values(n, u, y), log_values(n, u, y)  y = exp(u), log(u)             (coefficient 0)
 //   row_squared_norms(m, n, x, ldx, out)      out_i = Σ_j x(i, j)²
@@ -37,6 +38,7 @@ concept SeriesBackend = requires(const double* cp, double* p, double a, Index n)
   B::gemm_nt(n, n, n, cp, n, cp, n, p, n, a);
   B::add_row(n, n, a, cp, n, p, n);
   B::sigmoid_values(n, cp, p, p);
+  B::tanh_values(n, cp, p, p);
   B::softplus_values(n, cp, p, p, p);
   B::exp_values(n, cp, p);
   B::log_values(n, cp, p);

@@ -3,6 +3,7 @@
 // Single-threaded unless Eigen is built with OpenMP (it is not in this project).
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include <Eigen/Core>
@@ -107,6 +108,38 @@ struct Cpu {
         si[i] = ui[i] >= T(0) ? big : small;
         ei[i] = big * small;
       }
+    }
+  }
+  // tanh(u) = ±(1 − q)/(1 + q) and w = 1/cosh²(u) = 4q/(1 + q)² with q = e^{−2|u|} (one vectorized
+  // exponential; the rule's k = 0 branch). For |u| < 1/8, 1 − q would lose up to 3 bits, so those
+  // elements take libm's tanh and w = 1 − tanh² (no cancellation there: tanh² < 1/64).
+  template <class T>
+  static void tanh_values(Index n, const T* u, T* y, T* w) {
+    constexpr Index chunk = 256;
+    alignas(64) T q[chunk];
+    using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+    for (Index i0 = 0; i0 < n; i0 += chunk) {
+      const Index m = std::min(chunk, n - i0);
+      Eigen::Map<A>(q, m) = T(-2) * Eigen::Map<const A>(u + i0, m).abs();
+      Eigen::Map<A>(q, m) = Eigen::Map<A>(q, m).exp();
+      const T* ui = u + i0;
+      T* yi = y + i0;
+      T* wi = w + i0;
+      bool small = false;
+      TAYNODE_IVDEP
+      for (Index i = 0; i < m; ++i) {
+        const T inv = T(1) / (T(1) + q[i]);
+        const T t = (T(1) - q[i]) * inv;
+        yi[i] = ui[i] < T(0) ? -t : t;
+        wi[i] = T(4) * q[i] * inv * inv;
+        small |= ui[i] < T(0.125) && ui[i] > T(-0.125);
+      }
+      if (small)
+        for (Index i = 0; i < m; ++i)
+          if (ui[i] < T(0.125) && ui[i] > T(-0.125)) {
+            yi[i] = std::tanh(ui[i]);
+            wi[i] = T(1) - yi[i] * yi[i];
+          }
     }
   }
   // softplus(u) = max(u, 0) + log1p(e^{−|u|}), with s = σ(u), e = σ(u)σ(−u) as above.

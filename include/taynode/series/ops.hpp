@@ -187,6 +187,7 @@ void sigmoid_step(int k, const Series<T, B>& u, Series<T, B>& s, Series<T, B>& e
 // y = tanh(u), w = 1 − tanh²(u)
 template <class T, class B>
 void tanh_step(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>& w) {
+  if (k == 0) return B::tanh_values(u.size(), u.coefficient(0), y.coefficient(0), w.coefficient(0));
   detail::unary<detail::TanhRule>(k, u, y, &w);
 }
 // y = softplus(u) = log(1 + e^u), s = σ(u), e = σ(u)·(1 − σ(u))
