@@ -236,3 +236,58 @@ TEST_CASE("solve_gradient: sparse checkpoints give the same gradient and count t
   CHECK(relative_error(s5.z0_bar, d5.z0_bar) <= 1e-13);
   CHECK(s5.nfe_backward > d5.nfe_backward);
 }
+
+TEST_CASE("solve_gradient with RNODE's integrand: against finite differences of an independent solve, and "
+          "adjoint vs backprop", "[ad][solve][rnode]") {
+  const double w_kin = 0.3, w_fro = 0.8;
+  for (auto& [name, net] : small_networks()) {
+    INFO(name);
+    const Index B = 2, D = net.in_features();
+    RowMatrix z0 = taynode_test::random_state<double>(B, D, 15);
+    const RowMatrix eps = taynode_test::random_state<double>(B, D, 16);
+    TanhLoss loss{taynode_test::random_state<double>(B, D, 17)};
+    NetworkTaylor<double> ws(net, 1, B);
+    ad::NetworkAdjoint<double> adj(ws);
+    const ad::RnodeRegularizer<double> rnode{&eps, w_kin, w_fro};
+    SolveOptions<double> grid;
+    grid.fixed_steps = 4;
+    const auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, RK4{}, grid, {}, loss);
+    // The objective through taynode::solve and reg::rnode_integrands (not the ad/ forward).
+    using A = Augmented<RowMatrix, Vec>;
+    auto L = [&]() {
+      auto rhs = [&](double t, const A& y, A& dy) {
+        dy.z.resize(B, D);
+        dy.r.resize(B);
+        Vec kin(B), fro(B);
+        reg::rnode_integrands(ws, t, y.z, eps, dy.z, kin, fro);
+        dy.r = w_kin * kin + w_fro * fro;
+      };
+      const auto sol = solve(rhs, A{z0, Vec::Zero(B)}, std::vector<double>{0.0, 1.0}, RK4{}, grid);
+      return loss.value(sol.final_state().z, sol.final_state().r);
+    };
+    CHECK(std::abs(L() - loss.value(g.z1, g.r1)) <= 1e-13);
+    CHECK(g.r1.minCoeff() > 0);
+    CHECK(relative_error(Eigen::Map<const Vec>(g.z0_bar.data(), z0.size()), fd_gradient(L, z0.data(), z0.size())) <=
+          fd_tolerance);
+    const auto grads = flat_gradients(g.theta_bar);
+    std::size_t i = 0;
+    nn::for_each_parameter(net, [&](auto& p) {
+      const double e = relative_error(grads[i], fd_gradient(L, p.data(), p.size()));
+      INFO("parameter tensor " << i << ": rel err " << e);
+      CHECK(e <= fd_tolerance);
+      ++i;
+    });
+    // Continuous adjoint vs backprop at a tight tolerance, both forward passes.
+    SolveOptions<double> tight;
+    tight.rtol = tight.atol = 1e-10;
+    for (auto fp : {ad::ForwardPass::augmented, ad::ForwardPass::plain}) {
+      INFO("forward " << ad::to_string(fp));
+      const auto bp = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, Dopri5{}, tight, {ad::GradientMethod::backprop, fp}, loss);
+      const auto aj = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, Dopri5{}, tight, {ad::GradientMethod::adjoint, fp}, loss);
+      CHECK(relative_error(aj.z0_bar, bp.z0_bar) <= 1e-6);
+      const auto a = flat_gradients(aj.theta_bar), b = flat_gradients(bp.theta_bar);
+      for (std::size_t j = 0; j < a.size(); ++j) CHECK(relative_error(a[j], b[j]) <= 1e-6);
+      if (fp == ad::ForwardPass::augmented) CHECK(relative_error(aj.r1, bp.r1) <= 1e-8);
+    }
+  }
+}

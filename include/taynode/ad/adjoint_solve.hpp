@@ -47,6 +47,7 @@
 #include <Eigen/Core>
 
 #include "taynode/ad/network_adjoint.hpp"
+#include "taynode/ad/regularizer.hpp"
 #include "taynode/nn/layers.hpp"
 #include "taynode/ode/augmented.hpp"
 #include "taynode/ode/solve.hpp"
@@ -101,18 +102,18 @@ void check_arguments(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0
 }
 
 // The forward solve: fills res.z1, res.r1, res.forward_stats, res.nfe_forward.
-template <class T, class DZ, class Method>
-void forward(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, int K, Method method,
+template <class T, class DZ, class Method, class Reg>
+void forward(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, const Reg& g, Method method,
              const SolveOptions<T>& options, AdjointVariant variant, AdjointResult<T>& res) {
   using Mat = nn::RowMatrix<T>;
   using Vec = nn::Vector<T>;
   const Index B = ws.batch(), D = ws.dim();
-  if (variant == AdjointVariant::full && K > 0) {
+  if (variant == AdjointVariant::full && g.active()) {
     using A = Augmented<Mat, Vec>;
     auto rhs = [&](T t, const A& y, A& dy) {
       dy.z.resize(B, D);
       dy.r.resize(B);
-      reg::taylor_integrand(ws, t, y.z, K, dy.z, dy.r);
+      g.evaluate(ws, t, y.z, dy.z, dy.r);
     };
     auto sol = solve(rhs, A{Mat(z0), Vec::Zero(B), true}, std::vector<T>{t0, t1}, method, options);
     res.z1 = sol.final_state().z;
@@ -131,8 +132,8 @@ void forward(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, 
 
 // The backward solve of Y = [z, a, a_θ] from t1 to t0, starting at z(t1) = res.z1: fills
 // res.z0_bar, res.theta_bar, res.backward_stats, res.nfe_backward.
-template <class T, class Method, class DZB, class DRB>
-void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t0, T t1, int K, Method method,
+template <class T, class Method, class Reg, class DZB, class DRB>
+void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t0, T t1, const Reg& g, Method method,
               const SolveOptions<T>& options, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
               AdjointResult<T>& res) {
   using Mat = nn::RowMatrix<T>;
@@ -151,14 +152,7 @@ void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t0, T t1, int K, M
   auto rhs = [&](T t, const Vec& y, Vec& dy) {
     dy.resize(y.size());
     const Eigen::Map<const Mat> z(y.data(), B, D), a(y.data() + BD, B, D);
-    if (K > 0) {
-      ws.ode_coefficients(t, z, K);
-      f = ws.state().matrix(1);  // c_1 = z'
-      adj.taylor_integrand(t, K, a, rbar, false);
-    } else {
-      f = ws.evaluate(t, z);
-      adj.dynamics(t, a, false);
-    }
+    g.vjp(ws, adj, t, z, a, rbar, false, &f);
     Eigen::Map<Mat>(dy.data(), B, D) = f;
     Eigen::Map<Mat>(dy.data() + BD, B, D) = -adj.z_bar();
     flatten_into(adj.gradient(), dy.data() + 2 * BD);
@@ -184,8 +178,8 @@ AdjointResult<T> adjoint_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, con
   if (z1_bar.rows() != ws.batch() || z1_bar.cols() != ws.dim() || r1_bar.size() != ws.batch())
     throw std::invalid_argument("taynode::ad::adjoint_solve: z1_bar is batch × dim, r1_bar has batch entries");
   AdjointResult<T> res;
-  adjoint_detail::forward(ws, z0, t0, t1, K, method, options, variant, res);
-  adjoint_detail::backward(ws, adj, t0, t1, K, method, options, z1_bar, r1_bar, res);
+  adjoint_detail::forward(ws, z0, t0, t1, TaylorRegularizer<T>{K}, method, options, variant, res);
+  adjoint_detail::backward(ws, adj, t0, t1, TaylorRegularizer<T>{K}, method, options, z1_bar, r1_bar, res);
   return res;
 }
 

@@ -37,6 +37,7 @@
 #include <Eigen/Core>
 
 #include "taynode/ad/network_adjoint.hpp"
+#include "taynode/ad/regularizer.hpp"
 #include "taynode/nn/layers.hpp"
 #include "taynode/ode/augmented.hpp"
 #include "taynode/ode/solve.hpp"
@@ -149,8 +150,8 @@ void check_shape(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z, int
 
 // Forward sweep over the steps; `checkpoints` (if not null) receives z_n for n = 0, m, 2m, … < N
 // (m = `every`; 1: every state).
-template <class Method, class T>
-ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, int K, const StepSequence<T>& steps,
+template <class Method, class T, class Reg>
+ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, const Reg& g, const StepSequence<T>& steps,
                          std::vector<Mat<T>>* checkpoints, std::size_t every = 1) {
   constexpr std::size_t s = Method::stages;
   static const StageUse<Method> use;
@@ -169,17 +170,14 @@ ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, int K, const St
       if (!use.needed[i]) continue;
       stage_input<Method>(i, res.z1, h, k, Y);
       const T ti = t + Method::c[i].template as<T>() * h;
-      if (K > 0)
-        reg::taylor_integrand(ws, ti, Y, K, k[i], kr[i]);
-      else
-        k[i] = ws.evaluate(ti, Y);
+      g.evaluate(ws, ti, Y, k[i], kr[i]);
       ++res.nfe;
     }
     for (std::size_t i = 0; i < s; ++i) {
       if (Method::b[i].is_zero()) continue;
       const T hb = h * Method::b[i].template as<T>();
       res.z1 += hb * k[i];
-      if (K > 0) res.r1 += hb * kr[i];
+      if (g.active()) res.r1 += hb * kr[i];
     }
   }
   return res;
@@ -192,25 +190,19 @@ template <class Method, class T, class DZ>
 ForwardResult<T> solve_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, int K,
                              const StepSequence<T>& steps, Method = {}) {
   solve_backprop_detail::check_shape(ws, z0, K, "solve_steps");
-  return solve_backprop_detail::forward<Method, T>(ws, nn::RowMatrix<T>(z0), K, steps, nullptr);
+  return solve_backprop_detail::forward<Method, T>(ws, nn::RowMatrix<T>(z0), TaylorRegularizer<T>{K}, steps, nullptr);
 }
 
-// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on); its accepted steps.
-template <class T, class DZ, class Method>
-RecordedSolve<T> record_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, int K, Method method,
-                              SolveOptions<T> options = {}, bool r_in_error_control = true) {
-  solve_backprop_detail::check_shape(ws, z0, K, "record_steps");
+namespace solve_backprop_detail {
+template <class T, class DZ, class Method, class Reg>
+RecordedSolve<T> record(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, const Reg& g, Method method,
+                        SolveOptions<T> options, bool r_in_error_control) {
   using A = Augmented<nn::RowMatrix<T>, nn::Vector<T>>;
   options.record_step_sizes = true;
   auto rhs = [&](T t, const A& y, A& dy) {
     dy.z.resize(y.z.rows(), y.z.cols());
     dy.r.resize(y.r.size());
-    if (K > 0) {
-      reg::taylor_integrand(ws, t, y.z, K, dy.z, dy.r);
-    } else {
-      dy.z = ws.evaluate(t, y.z);
-      dy.r.setZero();
-    }
+    g.evaluate(ws, t, y.z, dy.z, dy.r);
   };
   auto sol = solve(rhs, A{nn::RowMatrix<T>(z0), nn::Vector<T>::Zero(z0.rows()), r_in_error_control}, std::vector<T>{t0, t1},
                    method, options);
@@ -221,6 +213,16 @@ RecordedSolve<T> record_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>&
   rec.stats = std::move(sol.stats);
   return rec;
 }
+}  // namespace solve_backprop_detail
+
+// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on); its accepted steps.
+template <class T, class DZ, class Method>
+RecordedSolve<T> record_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, int K, Method method,
+                              SolveOptions<T> options = {}, bool r_in_error_control = true) {
+  solve_backprop_detail::check_shape(ws, z0, K, "record_steps");
+  return solve_backprop_detail::record(ws, z0, t0, t1, TaylorRegularizer<T>{K}, method, std::move(options),
+                                       r_in_error_control);
+}
 
 namespace solve_backprop_detail {
 
@@ -228,8 +230,8 @@ namespace solve_backprop_detail {
 // forward sweep: fills res.z0_bar, res.theta_bar, res.backward_evaluations, res.vjps. With m > 1 the
 // states of one segment [jm, jm + m) are recomputed from z_jm by plain evaluations when the sweep
 // enters it (memory N/m + m states instead of N; each step's plain evaluations once more).
-template <class Method, class T, class DZB, class DRB>
-void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Mat<T>>& checkpoints, int K,
+template <class Method, class T, class Reg, class DZB, class DRB>
+void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Mat<T>>& checkpoints, const Reg& g,
               const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
               BackpropResult<T>& res, std::size_t every = 1) {
   constexpr std::size_t s = Method::stages;
@@ -250,7 +252,7 @@ void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Ma
       StepSequence<T> part;
       part.t.assign(steps.t.begin() + std::ptrdiff_t(b), steps.t.begin() + std::ptrdiff_t(e));
       part.h.assign(steps.h.begin() + std::ptrdiff_t(b), steps.h.begin() + std::ptrdiff_t(e - 1));
-      auto fwd = forward<Method, T>(ws, checkpoints[b / every], 0, part, &segment);
+      auto fwd = forward<Method, T>(ws, checkpoints[b / every], TaylorRegularizer<T>{0}, part, &segment);
       segment.push_back(std::move(fwd.z1));
       res.backward_evaluations += fwd.nfe;
       segment_begin = b;
@@ -276,12 +278,8 @@ void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Ma
     for (std::size_t i = s; i-- > 0;) {
       if (!use.needed[i]) continue;
       const T ti = t + Method::c[i].template as<T>() * h;
-      if (K > 0) {
-        krbar = (h * Method::b[i].template as<T>()) * rbar;
-        vjp_taylor_integrand(ws, adj, ti, Y[i], K, kbar[i], krbar, !first);
-      } else {
-        vjp_dynamics(ws, adj, ti, Y[i], kbar[i], !first);
-      }
+      krbar = (h * Method::b[i].template as<T>()) * rbar;
+      g.vjp(ws, adj, ti, Y[i], kbar[i], krbar, !first);
       first = false;
       ++res.vjps;
       const auto Ybar = adj.z_bar();
@@ -316,14 +314,14 @@ BackpropResult<T> backprop_steps(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, c
   if (z1_bar.rows() != ws.batch() || z1_bar.cols() != ws.dim() || r1_bar.size() != ws.batch())
     throw std::invalid_argument("taynode::ad::backprop_steps: z1_bar is batch × dim, r1_bar has batch entries");
   std::vector<Mat> checkpoints;
-  auto fwd = d::forward<Method, T>(ws, Mat(z0), K, steps, &checkpoints);
+  auto fwd = d::forward<Method, T>(ws, Mat(z0), TaylorRegularizer<T>{K}, steps, &checkpoints);
   BackpropResult<T> res;
   res.z1 = std::move(fwd.z1);
   res.r1 = std::move(fwd.r1);
   res.nfe = fwd.nfe;
   res.steps = steps.size();
   res.step_sequence = steps;
-  d::backward<Method>(ws, adj, checkpoints, K, steps, z1_bar, r1_bar, res);
+  d::backward<Method>(ws, adj, checkpoints, TaylorRegularizer<T>{K}, steps, z1_bar, r1_bar, res);
   return res;
 }
 

@@ -61,13 +61,17 @@ struct SolveGradient {
   std::size_t backward_steps = 0;  // backprop: the same steps; adjoint: the backward solve's accepted steps
 };
 
-template <class T, class DZ, class Method, class Cotangents>
+// The same for any integrand of regularizer.hpp: RnodeRegularizer (RNODE's kinetic + Frobenius
+// terms, weights inside, so r̄ = 1/B for their batch mean) or TaylorRegularizer.
+template <class T, class DZ, class Reg, class Method, class Cotangents>
+  requires requires(const Reg& r) { r.workspace_order(); }
 SolveGradient<T> solve_gradient(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0,
-                                T t1, int K, Method method, const SolveOptions<T>& options, GradientOptions g,
-                                Cotangents&& cotangents) {
+                                T t1, const Reg& regularizer, Method method, const SolveOptions<T>& options,
+                                GradientOptions g, Cotangents&& cotangents) {
   using Mat = nn::RowMatrix<T>;
   using Vec = nn::Vector<T>;
   namespace bp = solve_backprop_detail;
+  const int K = regularizer.workspace_order();
   bp::check_shape(ws, z0, K, "solve_gradient");
   if (options.fixed_step_size != T(0))
     throw std::invalid_argument("taynode::ad::solve_gradient: fixed_step_size unsupported; use fixed_steps");
@@ -80,9 +84,9 @@ SolveGradient<T> solve_gradient(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, co
     adjoint_detail::check_arguments(ws, z0, K, options);
     AdjointResult<T> ar;
     const auto variant = g.forward == ForwardPass::plain ? AdjointVariant::aux : AdjointVariant::full;
-    adjoint_detail::forward(ws, z0, t0, t1, K, method, options, variant, ar);
+    adjoint_detail::forward(ws, z0, t0, t1, regularizer, method, options, variant, ar);
     cotangents(std::as_const(ar.z1), std::as_const(ar.r1), z1_bar, r1_bar);
-    adjoint_detail::backward(ws, adj, t0, t1, K, method, options, z1_bar, r1_bar, ar);
+    adjoint_detail::backward(ws, adj, t0, t1, regularizer, method, options, z1_bar, r1_bar, ar);
     out.z1 = std::move(ar.z1);
     out.r1 = std::move(ar.r1);
     out.z0_bar = std::move(ar.z0_bar);
@@ -95,7 +99,11 @@ SolveGradient<T> solve_gradient(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, co
   }
 
   // Backprop. The forward integrates the integrand only when its value is wanted.
-  const int K_forward = g.forward == ForwardPass::augmented ? K : 0;
+  const bool integrate = g.forward == ForwardPass::augmented && regularizer.active();
+  auto forward = [&](const Mat& y0, const StepSequence<T>& s, std::vector<Mat>* cp, std::size_t m, bool with_r) {
+    return with_r ? bp::forward<Method, T>(ws, y0, regularizer, s, cp, m)
+                  : bp::forward<Method, T>(ws, y0, TaylorRegularizer<T>{0}, s, cp, m);
+  };
   StepSequence<T> steps;
   std::vector<Mat> checkpoints;
   auto every = [&](std::size_t n) {
@@ -108,30 +116,40 @@ SolveGradient<T> solve_gradient(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, co
   if (options.fixed_steps > 0) {
     steps = fixed_grid(t0, t1, int(options.fixed_steps));
     m = every(steps.size());
-    auto fwd = bp::forward<Method, T>(ws, Mat(z0), K_forward, steps, &checkpoints, m);
+    auto fwd = forward(Mat(z0), steps, &checkpoints, m, integrate);
     out.z1 = std::move(fwd.z1);
     out.r1 = std::move(fwd.r1);
     out.nfe_forward = fwd.nfe;
   } else {
     // r takes part in error control only when it is integrated (an r ≡ 0 would dilute the RMS norm).
-    auto rec = record_steps(ws, z0, t0, t1, K_forward, method, options, K_forward > 0);
+    auto rec = integrate ? bp::record(ws, z0, t0, t1, regularizer, method, options, true)
+                         : bp::record(ws, z0, t0, t1, TaylorRegularizer<T>{0}, method, options, false);
     steps = std::move(rec.steps);
     out.z1 = std::move(rec.z1);
     out.r1 = std::move(rec.r1);
     out.nfe_forward = rec.stats.nfe;
     // Checkpoints by replaying the accepted steps with plain evaluations (z does not depend on r).
     m = every(steps.size());
-    auto replay = bp::forward<Method, T>(ws, Mat(z0), 0, steps, &checkpoints, m);
+    auto replay = forward(Mat(z0), steps, &checkpoints, m, false);
     out.nfe_backward += replay.nfe;
   }
   out.forward_steps = out.backward_steps = steps.size();
   cotangents(std::as_const(out.z1), std::as_const(out.r1), z1_bar, r1_bar);
   BackpropResult<T> br;
-  bp::backward<Method>(ws, adj, checkpoints, K, steps, z1_bar, r1_bar, br, m);
+  bp::backward<Method>(ws, adj, checkpoints, regularizer, steps, z1_bar, r1_bar, br, m);
   out.z0_bar = std::move(br.z0_bar);
   out.theta_bar = std::move(br.theta_bar);
   out.nfe_backward += br.backward_evaluations + br.vjps;
   return out;
+}
+
+// R_K (K = 0: unregularized).
+template <class T, class DZ, class Method, class Cotangents>
+SolveGradient<T> solve_gradient(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0,
+                                T t1, int K, Method method, const SolveOptions<T>& options, GradientOptions g,
+                                Cotangents&& cotangents) {
+  return solve_gradient(ws, adj, z0, t0, t1, TaylorRegularizer<T>{K}, method, options, g,
+                        std::forward<Cotangents>(cotangents));
 }
 
 }  // namespace taynode::ad

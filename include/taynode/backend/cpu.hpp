@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -111,13 +112,16 @@ struct Cpu {
     }
   }
   // tanh(u) = ±(1 − q)/(1 + q) and w = 1/cosh²(u) = 4q/(1 + q)² with q = e^{−2|u|} (one vectorized
-  // exponential; the rule's k = 0 branch). For |u| < 1/8, 1 − q would lose up to 3 bits, so those
-  // elements take libm's tanh and w = 1 − tanh² (no cancellation there: tanh² < 1/64).
+  // exponential; the rule's k = 0 branch). Two ranges take libm instead: |u| < 1/8, where 1 − q
+  // would lose up to 3 bits (there w = 1 − tanh² has no cancellation: tanh² < 1/64), and q below
+  // the smallest normal number, where the vectorized exp is clamped (w is then 4·e^{−2|u|} or 0).
   template <class T>
   static void tanh_values(Index n, const T* u, T* y, T* w) {
     constexpr Index chunk = 256;
     alignas(64) T q[chunk];
     using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+    const T huge = T(-0.5) * std::log(std::numeric_limits<T>::min());  // 354 (double), 43.7 (float)
+    auto libm_range = [huge](T v) { return (v < T(0.125) && v > T(-0.125)) || v > huge || v < -huge; };
     for (Index i0 = 0; i0 < n; i0 += chunk) {
       const Index m = std::min(chunk, n - i0);
       Eigen::Map<A>(q, m) = T(-2) * Eigen::Map<const A>(u + i0, m).abs();
@@ -125,20 +129,20 @@ struct Cpu {
       const T* ui = u + i0;
       T* yi = y + i0;
       T* wi = w + i0;
-      bool small = false;
+      bool any = false;
       TAYNODE_IVDEP
       for (Index i = 0; i < m; ++i) {
         const T inv = T(1) / (T(1) + q[i]);
         const T t = (T(1) - q[i]) * inv;
         yi[i] = ui[i] < T(0) ? -t : t;
         wi[i] = T(4) * q[i] * inv * inv;
-        small |= ui[i] < T(0.125) && ui[i] > T(-0.125);
+        any |= libm_range(ui[i]);
       }
-      if (small)
+      if (any)
         for (Index i = 0; i < m; ++i)
-          if (ui[i] < T(0.125) && ui[i] > T(-0.125)) {
+          if (libm_range(ui[i])) {
             yi[i] = std::tanh(ui[i]);
-            wi[i] = T(1) - yi[i] * yi[i];
+            wi[i] = std::abs(ui[i]) < T(1) ? T(1) - yi[i] * yi[i] : T(4) * std::exp(T(-2) * std::abs(ui[i]));
           }
     }
   }
