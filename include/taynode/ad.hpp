@@ -8,3 +8,4 @@
 #include "taynode/ad/series_adjoint.hpp"
 #include "taynode/ad/solve_backprop.hpp"
 #include "taynode/ad/solve_gradient.hpp"
+#include "taynode/ad/tape.hpp"

@@ -64,6 +64,21 @@ std::vector<Vec> flat_gradients(const nn::Sequential<double>& g) {
   return out;
 }
 
+// g.z0_bar and g.theta_bar against central differences of L w.r.t. z0 and every parameter of net.
+void check_against_fd(const std::function<double()>& L, const ad::SolveGradient<double>& g, nn::Sequential<double>& net,
+                      RowMatrix& z0) {
+  CHECK(relative_error(Eigen::Map<const Vec>(g.z0_bar.data(), z0.size()), fd_gradient(L, z0.data(), z0.size())) <=
+        fd_tolerance);
+  const auto grads = flat_gradients(g.theta_bar);
+  std::size_t i = 0;
+  nn::for_each_parameter(net, [&](auto& p) {
+    const double e = relative_error(grads[i], fd_gradient(L, p.data(), p.size()));
+    INFO("parameter tensor " << i << ": rel err " << e);
+    CHECK(e <= fd_tolerance);
+    ++i;
+  });
+}
+
 }  // namespace
 
 TEST_CASE("solve_gradient, backprop on RK4's fixed grid, against finite differences, K = 0..4", "[ad][solve]") {
@@ -86,16 +101,7 @@ TEST_CASE("solve_gradient, backprop on RK4's fixed grid, against finite differen
       };
       CHECK(std::abs(L() - loss.value(g.z1, g.r1)) <= 1e-14);
       if (K > 0) CHECK(g.r1.minCoeff() > 0);
-      const Vec gz = fd_gradient(L, z0.data(), z0.size());
-      CHECK(relative_error(Eigen::Map<const Vec>(g.z0_bar.data(), z0.size()), gz) <= fd_tolerance);
-      const auto grads = flat_gradients(g.theta_bar);
-      std::size_t i = 0;
-      nn::for_each_parameter(net, [&](auto& p) {
-        const double e = relative_error(grads[i], fd_gradient(L, p.data(), p.size()));
-        INFO("parameter tensor " << i << ": rel err " << e);
-        CHECK(e <= fd_tolerance);
-        ++i;
-      });
+      check_against_fd(L, g, net, z0);
       // Accounting: 4 steps × 4 stages forward; backward recomputes the 3 stages whose k a later
       // stage reads, and one VJP per stage.
       CHECK(g.nfe_forward == 16);
@@ -267,16 +273,7 @@ TEST_CASE("solve_gradient with RNODE's integrand: against finite differences of 
     };
     CHECK(std::abs(L() - loss.value(g.z1, g.r1)) <= 1e-13);
     CHECK(g.r1.minCoeff() > 0);
-    CHECK(relative_error(Eigen::Map<const Vec>(g.z0_bar.data(), z0.size()), fd_gradient(L, z0.data(), z0.size())) <=
-          fd_tolerance);
-    const auto grads = flat_gradients(g.theta_bar);
-    std::size_t i = 0;
-    nn::for_each_parameter(net, [&](auto& p) {
-      const double e = relative_error(grads[i], fd_gradient(L, p.data(), p.size()));
-      INFO("parameter tensor " << i << ": rel err " << e);
-      CHECK(e <= fd_tolerance);
-      ++i;
-    });
+    check_against_fd(L, g, net, z0);
     // Continuous adjoint vs backprop at a tight tolerance, both forward passes.
     SolveOptions<double> tight;
     tight.rtol = tight.atol = 1e-10;
