@@ -7,3 +7,4 @@
 #include "nn/schedules.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/classifier.hpp"

@@ -1,0 +1,322 @@
+// MNIST classification with a speed-regularized neural ODE (Kelly et al. 2020, §6.1, Table 3,
+// Figures 3 and 5). See README.md in this folder for the protocols and the results.
+//
+//   mnist --reg r3 --lam 6e-5 --subset 6000 --epochs 6 ...   train, evaluate, write <out>/
+//   mnist --help                                              every option
+//
+// Output in --out (default out/mnist): settings.json, train_log.csv (every --log-every
+// iterations), monitor.csv (Dopri5 NFE on a fixed training batch and the training error, for
+// Figure 3), eval.csv and results.json (Table 3 rows with the run's settings), checkpoint.bin, and
+// the PNG plots of scripts/plot when gnuplot is installed.
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <iostream>
+
+#include "mnist_example.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+using namespace mnist_example;
+
+std::string machine_description() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return (model.empty() ? "unknown CPU" : model) + ", " + std::to_string(cores) + " cores online";
+}
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+struct Window {  // accumulators between two log lines
+  double loss = 0, reg = 0, seconds = 0, nfe_f = 0, nfe_b = 0;
+  std::size_t correct = 0, examples = 0, its = 0;
+  void add(const IterationResult& r) {
+    loss += r.loss;
+    reg += r.reg;
+    seconds += r.seconds;
+    nfe_f += double(r.nfe_forward);
+    nfe_b += double(r.nfe_backward);
+    correct += r.correct;
+    examples += r.batch;
+    ++its;
+  }
+  double mean(double v) const { return its ? v / double(its) : NAN; }
+  double error() const { return examples ? 1.0 - double(correct) / double(examples) : NAN; }
+};
+
+void progress_bar(std::int64_t it_in_epoch, std::int64_t its_per_epoch, std::int64_t epoch, int epochs,
+                  const Window& w) {
+  const int width = 24;
+  const int filled = int(double(width) * double(it_in_epoch) / double(its_per_epoch));
+  std::fprintf(stderr, "\r[epoch %lld/%d] [", static_cast<long long>(epoch + 1), epochs);
+  for (int i = 0; i < width; ++i) std::fputc(i < filled ? '=' : (i == filled ? '>' : ' '), stderr);
+  std::fprintf(stderr, "] %lld/%lld loss %.4f acc %.2f%% nfe %.0f/%.0f %.0f ms/it   ",
+               static_cast<long long>(it_in_epoch), static_cast<long long>(its_per_epoch), w.mean(w.loss),
+               100.0 * (1.0 - w.error()), w.mean(w.nfe_f), w.mean(w.nfe_b), 1e3 * w.mean(w.seconds));
+  std::fflush(stderr);
+}
+
+std::ofstream open_csv(const fs::path& p, bool append, const std::string& header) {
+  const bool exists = fs::exists(p);
+  std::ofstream f(p, append ? std::ios::app : std::ios::trunc);
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+  if (!append || !exists) f << header << "\n";
+  return f;
+}
+
+template <class T>
+int run(const Settings& s) {
+  const auto wall_start = std::chrono::steady_clock::now();
+#ifdef _OPENMP
+  Eigen::setNbThreads(s.threads);
+#else
+  if (s.threads > 1) std::cerr << "note: built without OpenMP; --threads " << s.threads << " runs on one thread\n";
+#endif
+  const fs::path out(s.out_dir);
+  fs::create_directories(out);
+  const int K = s.K();
+
+  Model<T> model(s.seed);
+  Dataset<T> train;
+  std::int64_t its_per_epoch = 1, total_its = 0;
+  const bool need_train = s.epochs > 0 || s.eval == "train" || s.eval == "both";
+  if (need_train) {
+    train = load_split<T>(s.data_dir, true, s.subset);
+    its_per_epoch = std::int64_t(train.size() / s.batch);
+    if (its_per_epoch == 0)
+      throw std::invalid_argument("--batch " + std::to_string(s.batch) + " exceeds the " +
+                                  std::to_string(train.size()) + " training images");
+    total_its = std::int64_t(s.epochs) * its_per_epoch;
+    if (s.max_iterations > 0) total_its = std::min(total_its, s.max_iterations);
+  }
+  Trainer<T> trainer(model, s, its_per_epoch);
+  bool resumed = false;
+  if (!s.resume.empty()) {
+    taynode::nn::load_checkpoint(s.resume, trainer.parameters(), &trainer.optimizer().state());
+    resumed = true;
+    std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
+  }
+  {
+    std::ofstream f(out / "settings.json");
+    f << settings_json(s) << "\n";
+  }
+  std::cout << "MNIST neural ODE: " << model.parameter_count() << " parameters, " << s.precision << ", reg "
+            << s.reg << " (K = " << K << ", lambda = " << s.lambda << "), solver " << s.solver
+            << (s.adaptive() ? " adaptive rtol " + num(s.rtol) + " atol " + num(s.atol)
+                             : " fixed grid " + std::to_string(s.steps) + " steps")
+            << ", gradient " << s.gradient << " (forward " << s.forward << ")\n";
+  if (need_train)
+    std::cout << "training set: " << train.size() << " images, " << its_per_epoch << " iterations/epoch of "
+              << s.batch << ", " << total_its << " iterations in total\n";
+
+  // Training.
+  const std::string ckpt = s.checkpoint_path();
+  std::vector<double> times;
+  Window all, log_window, monitor_window;
+  const bool bar = s.progress && ::isatty(STDERR_FILENO);
+  std::int64_t it = trainer.iteration();
+  const std::int64_t first_it = it;
+  if (it < total_its) {
+    auto log_csv = open_csv(out / "train_log.csv", resumed,
+                            "iteration,epoch,lr,loss,reg,total,train_error,nfe_forward,nfe_backward,ms_per_iteration");
+    auto mon_csv = open_csv(out / "monitor.csv", resumed, "iteration,epoch,train_error,nfe_dopri5,label");
+    // Figure 3's NFE: Dopri5 (evaluation tolerance) on a fixed batch of training images.
+    const std::size_t mb = std::min(s.monitor_batch, train.size());
+    const Mat<T> monitor_x = train.x.topRows(Index(mb));
+    taynode::NetworkTaylor<T> monitor_ws(model.dynamics, 1, Index(mb));
+    Mat<T> x, z1;
+    std::vector<int> y;
+    std::vector<std::size_t> perm;
+    std::int64_t perm_epoch = -1;
+    while (it < total_its) {
+      const std::int64_t epoch = it / its_per_epoch, pos = it % its_per_epoch;
+      if (perm_epoch != epoch) {
+        perm = epoch_permutation(train.size(), s.seed, epoch);
+        perm_epoch = epoch;
+      }
+      gather(train, perm, std::size_t(pos) * s.batch, s.batch, x, y);
+      const double lr = trainer.learning_rate();
+      const IterationResult r = trainer.step(x, y);
+      ++it;
+      if (!std::isfinite(r.loss)) throw std::runtime_error("the loss is not finite at iteration " + std::to_string(it));
+      times.push_back(r.seconds);
+      all.add(r);
+      log_window.add(r);
+      monitor_window.add(r);
+      if (bar) progress_bar(pos + 1, its_per_epoch, epoch, s.epochs, log_window);
+      if (it % s.log_every == 0 || it == total_its) {
+        const double ep = double(it) / double(its_per_epoch);
+        log_csv << it << "," << num(ep) << "," << num(lr) << "," << num(log_window.mean(log_window.loss)) << ","
+                << num(log_window.mean(log_window.reg)) << ","
+                << num(log_window.mean(log_window.loss) + s.reg_weight() * log_window.mean(log_window.reg)) << ","
+                << num(log_window.error()) << "," << num(log_window.mean(log_window.nfe_f)) << ","
+                << num(log_window.mean(log_window.nfe_b)) << "," << num(1e3 * log_window.mean(log_window.seconds))
+                << "\n"
+                << std::flush;
+        if (bar) std::fputc('\n', stderr);
+        std::printf("it %6lld  epoch %6.2f  lr %.0e  loss %.4f  reg %.4g  train err %5.2f%%  nfe %.0f/%.0f  %.1f ms/it\n",
+                    static_cast<long long>(it), ep, lr, log_window.mean(log_window.loss),
+                    log_window.mean(log_window.reg), 100.0 * log_window.error(), log_window.mean(log_window.nfe_f),
+                    log_window.mean(log_window.nfe_b), 1e3 * log_window.mean(log_window.seconds));
+        std::fflush(stdout);
+        log_window = Window{};
+      }
+      const bool monitor = s.monitor_every > 0 ? it % s.monitor_every == 0 : it % its_per_epoch == 0;
+      if (monitor || it == total_its) {
+        const std::size_t nfe = plain_solve(monitor_ws, monitor_x, s, z1);
+        mon_csv << it << "," << num(double(it) / double(its_per_epoch)) << "," << num(monitor_window.error()) << ","
+                << nfe << ",\"" << s.run_label() << "\"\n"
+                << std::flush;
+        monitor_window = Window{};
+      }
+      const bool save = s.checkpoint_every > 0 ? it % s.checkpoint_every == 0 : it % its_per_epoch == 0;
+      if (!ckpt.empty() && (save || it == total_its))
+        taynode::nn::save_checkpoint(ckpt, trainer.parameters(), &trainer.optimizer().state());
+    }
+  }
+  const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
+  const double med_ms = 1e3 * median(times);
+  if (!times.empty())
+    std::printf("training: %lld iterations (from %lld), median %.1f ms/iteration, mean NFE forward %.1f backward %.1f, "
+                "%.1f s\n",
+                static_cast<long long>(it - first_it), static_cast<long long>(first_it), med_ms, all.mean(all.nfe_f),
+                all.mean(all.nfe_b), train_seconds);
+
+  // Evaluation.
+  std::vector<EvalResult> evals;
+  if (s.eval == "test" || s.eval == "both") {
+    const auto test = load_split<T>(s.data_dir, false, s.test_subset);
+    evals.push_back(evaluate(model, test, s, "test"));
+  }
+  if (s.eval == "train" || s.eval == "both") evals.push_back(evaluate(model, train, s, "train"));
+
+  if (!evals.empty()) {
+    std::printf("\n%-6s %8s %9s %8s %8s %11s %11s %11s %8s\n", "split", "examples", "loss", "error%", "NFE", "R2",
+                "B (fro)", "K (kin)", "seconds");
+    for (const auto& e : evals)
+      std::printf("%-6s %8zu %9.4f %8.2f %8.1f %11.4g %11.4g %11.4g %8.1f\n", e.split.c_str(), e.examples, e.loss,
+                  100 * e.error, e.nfe, e.r2, e.frobenius, e.kinetic, e.seconds);
+    std::printf("(NFE: Dopri5, rtol = atol = %g, %s step control, batches of %zu solved jointly)\n", s.eval_tol,
+                s.eval_control.c_str(), s.eval_batch);
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  {
+    std::ofstream f(out / "eval.csv");
+    f << "label,reg,lambda,solver,steps,gradient,forward,precision,subset,epochs,iterations,split,examples,loss,error,"
+         "nfe,r2,B,K,median_ms_per_iteration\n";
+    for (const auto& e : evals)
+      f << "\"" << s.run_label() << "\"," << s.reg << "," << num(s.lambda) << "," << s.solver << "," << s.steps << ","
+        << s.gradient << "," << s.forward << "," << s.precision << "," << s.subset << "," << s.epochs << "," << it
+        << "," << e.split << "," << e.examples << "," << num(e.loss) << "," << num(e.error) << "," << num(e.nfe) << ","
+        << num(e.r2) << "," << num(e.frobenius) << "," << num(e.kinetic) << "," << num(med_ms) << "\n";
+  }
+  {
+    std::ofstream f(out / "results.json");
+    f << "{\n  \"settings\": " << settings_json(s) << ",\n  \"machine\": \"" << json_escape(machine_description())
+      << "\",\n  \"finished\": \"" << now_utc() << "\",\n  \"wall_seconds\": " << num(wall)
+      << ",\n  \"training\": {\"iterations\": " << it << ", \"iterations_this_run\": " << (it - first_it)
+      << ", \"median_ms_per_iteration\": " << num(med_ms) << ", \"mean_ms_per_iteration\": "
+      << num(1e3 * all.mean(all.seconds)) << ", \"mean_nfe_forward\": " << num(all.mean(all.nfe_f))
+      << ", \"mean_nfe_backward\": " << num(all.mean(all.nfe_b)) << ", \"seconds\": " << num(train_seconds)
+      << "},\n  \"eval\": [";
+    for (std::size_t i = 0; i < evals.size(); ++i) {
+      const auto& e = evals[i];
+      f << (i ? ", " : "") << "{\"split\": \"" << e.split << "\", \"examples\": " << e.examples
+        << ", \"loss\": " << num(e.loss) << ", \"error\": " << num(e.error) << ", \"nfe\": " << num(e.nfe)
+        << ", \"r2\": " << num(e.r2) << ", \"B\": " << num(e.frobenius) << ", \"K\": " << num(e.kinetic)
+        << ", \"seconds\": " << num(e.seconds) << "}";
+    }
+    f << "]\n}\n";
+  }
+  std::printf("wrote %s/{settings.json,train_log.csv,monitor.csv,eval.csv,results.json}; wall time %.1f s\n",
+              s.out_dir.c_str(), wall);
+#ifdef TAYNODE_MNIST_PLOT_SCRIPT
+  if (s.plot && fs::exists(out / "monitor.csv")) {
+    const std::string cmd = std::string("command -v gnuplot >/dev/null 2>&1 && '") + TAYNODE_MNIST_PLOT_SCRIPT +
+                            "' --out '" + s.out_dir + "' '" + s.out_dir + "'";
+    if (std::system(cmd.c_str()) != 0) std::cerr << "note: plots not made (gnuplot missing or scripts/plot failed)\n";
+  }
+#endif
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  CLI::App app{"MNIST classification with a speed-regularized neural ODE (Kelly et al. 2020). Defaults: the paper's "
+               "protocol (160 epochs, SGD momentum 0.9, lr 0.1/0.01/1e-3/1e-4 at epochs 60/100/140, batch 100)."};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--data", s.data_dir, "folder with the four MNIST IDX files (scripts/fetch-data mnist)");
+  app.add_option("--out", s.out_dir, "output folder");
+  app.add_option("--subset", s.subset, "train on the first N training images (0: all 60000)");
+  app.add_option("--test-subset", s.test_subset, "evaluate on the first N test images (0: all 10000)");
+  app.add_option("--reg", s.reg, "regularizer: none, r2..r6 (R_K, K = 2..6), rnode (with --lam-kin, --lam-fro)");
+  app.add_option("--lam", s.lambda, "weight lambda of R_K");
+  app.add_option("--lam-kin", s.lambda_kin, "RNODE kinetic weight (rnode)");
+  app.add_option("--lam-fro", s.lambda_fro, "RNODE Jacobian-Frobenius weight (rnode)");
+  app.add_option("--solver", s.solver, "training solver: euler, midpoint, rk4 (fixed grid), bosh3, dopri5, tsit5");
+  app.add_option("--steps", s.steps, "fixed grid with N steps on [0, 1]; 0: adaptive (bosh3, dopri5, tsit5)");
+  app.add_option("--rtol", s.rtol, "relative tolerance of an adaptive training solver");
+  app.add_option("--atol", s.atol, "absolute tolerance of an adaptive training solver");
+  app.add_option("--gradient", s.gradient, "backprop (discretize-then-optimize) or adjoint (continuous adjoint)");
+  app.add_option("--forward", s.forward,
+                 "plain: forward solves z only, R_K only in the gradient (the reference's aux trick); augmented: "
+                 "forward solves [z, R_K] and reports R_K");
+  app.add_option("--epochs", s.epochs, "epochs (0: only evaluate, e.g. with --resume)");
+  app.add_option("--batch", s.batch, "batch size (an incomplete last batch of an epoch is dropped)");
+  app.add_option("--lr-values", s.lr_values, "learning rates of the step schedule")->delimiter(',');
+  app.add_option("--lr-epochs", s.lr_epochs, "epochs at which the next learning rate starts")->delimiter(',');
+  app.add_option("--momentum", s.momentum, "heavy-ball momentum mass");
+  app.add_option("--max-iterations", s.max_iterations, "stop after this many iterations in total (0: no limit)");
+  app.add_option("--precision", s.precision, "float or double");
+  app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
+  app.add_option("--threads", s.threads, "threads of Eigen's matrix products (needs an OpenMP build)");
+  app.add_option("--label", s.label, "name of the run in the plots (default: reg and lambda)");
+  app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
+  app.add_option("--monitor-every", s.monitor_every,
+                 "Dopri5 NFE on a fixed training batch every N iterations (0: every epoch)");
+  app.add_option("--monitor-batch", s.monitor_batch, "size of that batch");
+  app.add_flag("!--no-progress", s.progress, "no progress bar");
+  app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default <out>/checkpoint.bin; none: no checkpoints)");
+  app.add_option("--checkpoint-every", s.checkpoint_every, "save every N iterations (0: every epoch)");
+  app.add_option("--resume", s.resume, "resume from this checkpoint (same --subset, --batch and --seed)");
+  app.add_option("--eval", s.eval, "evaluate on: test, train, both, none");
+  app.add_option("--eval-batch", s.eval_batch, "evaluation batch, solved as one ODE system");
+  app.add_option("--eval-tol", s.eval_tol, "rtol = atol of the evaluation's Dopri5");
+  app.add_option("--eval-control", s.eval_control, "jax (the reference's dopri5 step rule) or hairer");
+  app.add_flag("!--no-reg-metrics", s.eval_reg_metrics, "skip R_2, B, K (the augmented evaluation solve)");
+  app.add_flag("!--no-plot", s.plot, "do not run scripts/plot at the end");
+  // A repeated single-value option takes its last value (so scripts can append overrides).
+  for (CLI::Option* o : app.get_options())
+    if (o->get_type_size_max() == 1 && o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    s.validate();
+    return s.precision == "float" ? run<float>(s) : run<double>(s);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "\nmnist: error: " << e.what() << "\n";
+    return 1;
+  }
+}

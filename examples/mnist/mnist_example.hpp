@@ -1,0 +1,505 @@
+#pragma once
+// The MNIST classification example (Kelly et al. 2020, §6.1; REFERENCE.md §1) as a small library,
+// shared by main.cpp (the command line) and the end-to-end smoke test.
+//
+//   model     z0 = image/255 (784), dynamics σ(z) → [t, ·] → Linear(100) → σ → [t, ·] → Linear(784)
+//             on t ∈ [0, 1], head σ(z1) → Linear(10), mean softmax cross-entropy (nn/classifier.hpp)
+//   training  L = CE + λ·mean_b R_K (K = 2..6), or CE + mean_b ∫(λ_kin·kin + λ_fro·fro) (RNODE,
+//             fresh Rademacher ε per iteration), or CE alone; the gradient by ad::solve_gradient
+//             (backprop or adjoint, fixed grid or adaptive), SGD with momentum 0.9 and a step
+//             schedule by epoch, seeded shuffles, atomic checkpoints of parameters + optimizer
+//   evaluate  loss, error, mean NFE of the PLAIN dynamics solved by Dopri5 (rtol = atol = 1.4e-8 by
+//             default, the reference's step-size rule) per batch of 1000 solved jointly, and R_2 and
+//             RNODE's B (Jacobian Frobenius, Rademacher ε) and K (kinetic) from one forward solve of
+//             the augmented state [z, r2, kin, fro] (r in the error norm, as the reference)
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include <taynode/ad/solve_gradient.hpp>
+#include <taynode/data/mnist.hpp>
+#include <taynode/nn.hpp>
+#include <taynode/ode.hpp>
+#include <taynode/reg/integrands.hpp>
+#include <taynode/taylor/network_taylor.hpp>
+
+namespace mnist_example {
+
+namespace fs = std::filesystem;
+using taynode::Index;
+template <class T>
+using Mat = taynode::nn::RowMatrix<T>;
+template <class T>
+using Vec = taynode::nn::Vector<T>;
+
+// ---------------------------------------------------------------------------------------------
+// Settings (one struct, filled by the CLI or by a test; written with every result file)
+
+struct Settings {
+  // data
+  std::string data_dir = "data/mnist";
+  std::size_t subset = 0;       // first N training images (0: all 60000)
+  std::size_t test_subset = 0;  // first N test images for evaluation (0: all 10000)
+  // model / objective
+  std::string reg = "none";  // none, r2..r6, rnode
+  double lambda = 0;         // weight of R_K
+  double lambda_kin = 0, lambda_fro = 0;  // RNODE's weights (rnode)
+  // training solver
+  std::string solver = "rk4";  // euler, midpoint, rk4, bosh3, dopri5, tsit5
+  std::size_t steps = 2;       // fixed grid (0: adaptive; required for euler/midpoint/rk4)
+  double rtol = 1.4e-8, atol = 1.4e-8;
+  std::string gradient = "backprop";  // backprop, adjoint
+  std::string forward = "plain";      // plain (the reference's aux trick), augmented
+  // optimisation
+  int epochs = 160;
+  std::size_t batch = 100;
+  std::vector<double> lr_values{0.1, 0.01, 1e-3, 1e-4};
+  std::vector<std::int64_t> lr_epochs{60, 100, 140};
+  double momentum = 0.9;
+  std::int64_t max_iterations = 0;  // stop after this many iterations in total (0: no limit)
+  // numerics / run
+  std::string precision = "double";
+  std::uint64_t seed = 0;
+  int threads = 1;
+  // output
+  std::string out_dir = "out/mnist";
+  std::string label;  // name of the run in plots (default: reg and λ)
+  int log_every = 50;
+  int monitor_every = 0;           // Dopri5 NFE on a fixed training batch every N iterations (0: once per epoch)
+  std::size_t monitor_batch = 100;
+  bool progress = true;
+  // checkpoints
+  std::string checkpoint;  // path (default <out>/checkpoint.bin); "none" disables
+  int checkpoint_every = 0;  // iterations (0: at the end of every epoch)
+  std::string resume;        // checkpoint to resume from
+  // evaluation
+  std::string eval = "test";  // test, train, both, none
+  std::size_t eval_batch = 1000;
+  double eval_tol = 1.4e-8;
+  std::string eval_control = "jax";  // jax (the reference's dopri5), hairer
+  bool eval_reg_metrics = true;      // R_2, B, K by the augmented solve
+  bool plot = true;                  // run scripts/plot at the end (if gnuplot is there)
+
+  int K() const {
+    if (reg == "none" || reg == "rnode") return 0;
+    if (reg.size() == 2 && reg[0] == 'r' && reg[1] >= '2' && reg[1] <= '6') return reg[1] - '0';
+    throw std::invalid_argument("--reg must be one of none, r2, r3, r4, r5, r6, rnode (got '" + reg + "')");
+  }
+  bool adaptive() const { return steps == 0; }
+  // The factor of the batch-mean integral r in the loss: λ for R_K; 1 for RNODE, whose weights
+  // λ_kin, λ_fro sit inside its integrand (ad::RnodeRegularizer).
+  double reg_weight() const { return reg == "rnode" ? 1.0 : lambda; }
+  std::string run_label() const {
+    if (!label.empty()) return label;
+    if (reg == "none") return "none";
+    std::ostringstream s;
+    if (reg == "rnode")
+      s << "rnode kin=" << lambda_kin << " fro=" << lambda_fro;
+    else
+      s << reg << " lambda=" << lambda;
+    return s.str();
+  }
+
+  // Throws std::invalid_argument naming the first bad option.
+  void validate() const {
+    (void)K();
+    if (reg == "rnode" && !(lambda_kin > 0 || lambda_fro > 0))
+      throw std::invalid_argument("--reg rnode needs --lam-kin > 0 and/or --lam-fro > 0");
+    if (reg != "rnode" && (lambda_kin != 0 || lambda_fro != 0))
+      throw std::invalid_argument("--lam-kin/--lam-fro apply to --reg rnode only");
+    if (!(lambda >= 0) || !(lambda_kin >= 0) || !(lambda_fro >= 0)) throw std::invalid_argument("--lam must be >= 0");
+    if (reg == "none" && lambda != 0) throw std::invalid_argument("--lam > 0 needs a regularizer (--reg r2..r6)");
+    static const char* solvers[] = {"euler", "midpoint", "rk4", "bosh3", "dopri5", "tsit5"};
+    if (std::find(std::begin(solvers), std::end(solvers), solver) == std::end(solvers))
+      throw std::invalid_argument("--solver must be one of euler, midpoint, rk4, bosh3, dopri5, tsit5 (got '" + solver + "')");
+    if (steps == 0 && (solver == "euler" || solver == "midpoint" || solver == "rk4"))
+      throw std::invalid_argument("--solver " + solver + " has no error estimate: give --steps N (N >= 1)");
+    if (steps == 0 && !(rtol > 0 && atol > 0)) throw std::invalid_argument("--rtol and --atol must be > 0");
+    if (gradient != "backprop" && gradient != "adjoint")
+      throw std::invalid_argument("--gradient must be backprop or adjoint (got '" + gradient + "')");
+    if (forward != "plain" && forward != "augmented")
+      throw std::invalid_argument("--forward must be plain or augmented (got '" + forward + "')");
+    if (epochs < 0) throw std::invalid_argument("--epochs must be >= 0");
+    if (batch < 1) throw std::invalid_argument("--batch must be >= 1");
+    if (lr_values.size() != lr_epochs.size() + 1)
+      throw std::invalid_argument("--lr-values needs exactly one more entry than --lr-epochs (" +
+                                  std::to_string(lr_values.size()) + " values, " + std::to_string(lr_epochs.size()) +
+                                  " boundaries)");
+    for (std::size_t i = 1; i < lr_epochs.size(); ++i)
+      if (lr_epochs[i] <= lr_epochs[i - 1]) throw std::invalid_argument("--lr-epochs must be increasing");
+    if (precision != "float" && precision != "double")
+      throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
+    if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
+    if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
+    if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0");
+    if (eval != "test" && eval != "train" && eval != "both" && eval != "none")
+      throw std::invalid_argument("--eval must be test, train, both or none (got '" + eval + "')");
+    if (eval_batch < 1) throw std::invalid_argument("--eval-batch must be >= 1");
+    if (!(eval_tol > 0)) throw std::invalid_argument("--eval-tol must be > 0");
+    if (eval_control != "jax" && eval_control != "hairer")
+      throw std::invalid_argument("--eval-control must be jax or hairer (got '" + eval_control + "')");
+  }
+
+  std::string checkpoint_path() const {
+    if (checkpoint == "none") return {};
+    return checkpoint.empty() ? (fs::path(out_dir) / "checkpoint.bin").string() : checkpoint;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small output helpers
+
+inline std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+inline std::string num(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream s;
+  s.precision(10);
+  s << v;
+  return s.str();
+}
+template <class V>
+std::string join(const std::vector<V>& v, const char* sep = ",") {
+  std::ostringstream s;
+  for (std::size_t i = 0; i < v.size(); ++i) s << (i ? sep : "") << v[i];
+  return s.str();
+}
+
+// The settings as one JSON object.
+inline std::string settings_json(const Settings& s) {
+  std::ostringstream o;
+  o << "{\"data_dir\": \"" << json_escape(s.data_dir) << "\", \"subset\": " << s.subset
+    << ", \"test_subset\": " << s.test_subset << ", \"reg\": \"" << s.reg << "\", \"lambda\": " << num(s.lambda)
+    << ", \"lambda_kin\": " << num(s.lambda_kin) << ", \"lambda_fro\": " << num(s.lambda_fro) << ", \"solver\": \""
+    << s.solver << "\", \"steps\": " << s.steps << ", \"rtol\": " << num(s.rtol) << ", \"atol\": " << num(s.atol)
+    << ", \"gradient\": \"" << s.gradient << "\", \"forward\": \"" << s.forward << "\", \"epochs\": " << s.epochs
+    << ", \"batch\": " << s.batch << ", \"lr_values\": [" << join(s.lr_values, ", ") << "], \"lr_epochs\": ["
+    << join(s.lr_epochs, ", ") << "], \"momentum\": " << num(s.momentum)
+    << ", \"max_iterations\": " << s.max_iterations << ", \"precision\": \"" << s.precision
+    << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads << ", \"eval\": \"" << s.eval
+    << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_control\": \""
+    << s.eval_control << "\", \"label\": \"" << json_escape(s.run_label()) << "\"}";
+  return o.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+template <class T>
+struct Dataset {
+  Mat<T> x;            // N × 784, pixels / 255
+  std::vector<int> y;  // N labels
+  std::size_t size() const { return y.size(); }
+};
+
+// The first `limit` images (0: all) of an IDX image/label file pair.
+template <class T>
+Dataset<T> load_images(const fs::path& images, const fs::path& labels, std::size_t limit = 0) {
+  for (const auto& p : {images, labels})
+    if (!fs::exists(p))
+      throw std::runtime_error("MNIST file '" + p.string() +
+                               "' not found (fetch the data set with: scripts/fetch-data mnist, or pass --data DIR)");
+  const auto set = taynode::load_mnist(images.string(), labels.string());
+  if (limit > set.size())
+    throw std::invalid_argument("asked for " + std::to_string(limit) + " images, but '" + images.string() + "' holds " +
+                                std::to_string(set.size()));
+  const std::size_t n = limit ? limit : set.size();
+  const Mat<T> all = set.images.scaled<T>();
+  Dataset<T> d;
+  d.x = all.topRows(Index(n));
+  d.y.assign(set.labels.begin(), set.labels.begin() + std::ptrdiff_t(n));
+  return d;
+}
+template <class T>
+Dataset<T> load_split(const fs::path& dir, bool train, std::size_t limit = 0) {
+  const std::string p = train ? "train" : "t10k";
+  return load_images<T>(dir / (p + "-images-idx3-ubyte"), dir / (p + "-labels-idx1-ubyte"), limit);
+}
+
+// Rows `idx[begin, begin + n)` of d.
+template <class T>
+void gather(const Dataset<T>& d, const std::vector<std::size_t>& idx, std::size_t begin, std::size_t n, Mat<T>& x,
+            std::vector<int>& y) {
+  x.resize(Index(n), d.x.cols());
+  y.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    x.row(Index(i)) = d.x.row(Index(idx[begin + i]));
+    y[i] = d.y[idx[begin + i]];
+  }
+}
+
+// The permutation of epoch e (a function of the seed and e only, so a resumed run sees the same).
+inline std::vector<std::size_t> epoch_permutation(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
+  std::vector<std::size_t> p(n);
+  std::iota(p.begin(), p.end(), std::size_t(0));
+  std::seed_seq seq{std::uint32_t(seed), std::uint32_t(seed >> 32), std::uint32_t(epoch), 0x6d6e6973u};
+  std::mt19937_64 rng(seq);
+  std::shuffle(p.begin(), p.end(), rng);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+template <class T>
+struct Model {
+  taynode::nn::Sequential<T> dynamics = taynode::nn::mnist_dynamics<T>(784, 100);
+  taynode::nn::Linear<T> head{784, 10};
+
+  explicit Model(std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    taynode::nn::init_haiku(dynamics, rng);
+    head = taynode::nn::make_classifier_head<T>(784, 10, rng);
+  }
+  // Workspaces keep pointers into the parameters: a model does not move.
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // Every tensor, dynamics ("layers.<i>.…") then head ("head.…"): for the optimizer and checkpoints.
+  taynode::nn::ParameterRefs<T> refs() {
+    auto r = taynode::nn::parameter_refs(dynamics);
+    taynode::nn::add_head_parameters(r, head);
+    return r;
+  }
+  std::size_t parameter_count() const { return dynamics.parameter_count() + std::size_t(head.weight.size() + head.bias.size()); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Solvers chosen at run time
+
+using AnyMethod = std::variant<taynode::Euler, taynode::Midpoint, taynode::RK4, taynode::BogackiShampine,
+                               taynode::Dopri5, taynode::Tsit5>;
+inline AnyMethod method_from_name(const std::string& s) {
+  if (s == "euler") return taynode::Euler{};
+  if (s == "midpoint") return taynode::Midpoint{};
+  if (s == "rk4") return taynode::RK4{};
+  if (s == "bosh3") return taynode::BogackiShampine{};
+  if (s == "dopri5") return taynode::Dopri5{};
+  if (s == "tsit5") return taynode::Tsit5{};
+  throw std::invalid_argument("unknown solver '" + s + "'");
+}
+
+template <class T>
+taynode::SolveOptions<T> training_options(const Settings& s) {
+  taynode::SolveOptions<T> o;
+  o.fixed_steps = s.steps;
+  o.rtol = T(s.rtol);
+  o.atol = T(s.atol);
+  return o;
+}
+
+inline taynode::nn::Schedule make_schedule(const Settings& s, std::int64_t its_per_epoch) {
+  return taynode::nn::epoch_piecewise_constant(its_per_epoch, s.lr_epochs, s.lr_values);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One training iteration
+
+struct IterationResult {
+  double loss = 0;   // mean cross-entropy
+  double reg = 0;    // mean R_K of the batch (0 if K = 0 or the forward pass is plain)
+  double total = 0;  // loss + λ·reg
+  std::size_t correct = 0, batch = 0;
+  std::size_t nfe_forward = 0, nfe_backward = 0;
+  double seconds = 0;
+};
+
+template <class T>
+class Trainer {
+ public:
+  Trainer(Model<T>& model, const Settings& s, std::int64_t its_per_epoch)
+      : model_(model),
+        s_(s),
+        K_(s.K()),
+        ws_(model.dynamics, std::max(K_, 1), Index(s.batch)),
+        adj_(ws_),
+        refs_(model.refs()),
+        opt_(make_schedule(s, its_per_epoch), s.momentum),
+        method_(method_from_name(s.solver)),
+        options_(training_options<T>(s)) {
+    g_.method = s.gradient == "adjoint" ? taynode::ad::GradientMethod::adjoint : taynode::ad::GradientMethod::backprop;
+    g_.forward = s.forward == "augmented" ? taynode::ad::ForwardPass::augmented : taynode::ad::ForwardPass::plain;
+    rnode_ = s.reg == "rnode";
+  }
+
+  IterationResult step(const Mat<T>& x, std::span<const int> y) {
+    const auto start = std::chrono::steady_clock::now();
+    IterationResult r;
+    r.batch = y.size();
+    taynode::nn::ClassifierGradient<T> head_grad;
+    auto cot = [&](const Mat<T>& z1, const Vec<T>& r1, Mat<T>& z1_bar, Vec<T>& r1_bar) {
+      const auto fwd = taynode::nn::classifier_forward(model_.head, z1, y);
+      head_grad = taynode::nn::classifier_backward(model_.head, fwd, y);
+      z1_bar = head_grad.z_bar;
+      r.loss = fwd.loss;
+      r.correct = fwd.correct;
+      if (K_ > 0 || rnode_) {
+        r1_bar.setConstant(T(s_.reg_weight() / double(y.size())));
+        r.reg = double(r1.mean());
+      }
+    };
+    auto sg = std::visit(
+        [&](auto m) {
+          if (!rnode_) return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), K_, m, options_, g_, cot);
+          // RNODE: fresh Rademacher ε per iteration, a function of (seed, iteration) so that a
+          // resumed run draws the same (as the reference, which splits its key every iteration).
+          std::seed_seq seq{std::uint32_t(s_.seed), std::uint32_t(s_.seed >> 32), std::uint32_t(iteration()), 0x726e6f64u};
+          std::mt19937_64 rng(seq);
+          eps_ = taynode::reg::rademacher_noise<T>(rng, x.rows(), x.cols());
+          const taynode::ad::RnodeRegularizer<T> rnode{&eps_, T(s_.lambda_kin), T(s_.lambda_fro)};
+          return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rnode, m, options_, g_, cot);
+        },
+        method_);
+    auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
+    taynode::nn::add_head_gradient(grads, head_grad);
+    opt_.step(refs_, grads);
+    r.total = r.loss + s_.reg_weight() * r.reg;
+    r.nfe_forward = sg.nfe_forward;
+    r.nfe_backward = sg.nfe_backward;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+  }
+
+  taynode::nn::SgdMomentum<T>& optimizer() { return opt_; }
+  taynode::nn::ParameterRefs<T>& parameters() { return refs_; }
+  std::int64_t iteration() const { return opt_.state().step; }
+  double learning_rate() const { return opt_.learning_rate(); }
+
+ private:
+  Model<T>& model_;
+  const Settings& s_;
+  int K_;
+  taynode::NetworkTaylor<T> ws_;
+  taynode::ad::NetworkAdjoint<T> adj_;
+  taynode::nn::ParameterRefs<T> refs_;
+  taynode::nn::SgdMomentum<T> opt_;
+  AnyMethod method_;
+  taynode::SolveOptions<T> options_;
+  taynode::ad::GradientOptions g_;
+  bool rnode_ = false;
+  Mat<T> eps_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+struct EvalResult {
+  std::string split;
+  std::size_t examples = 0;
+  double loss = 0, error = 0;  // mean CE, error rate (fraction)
+  double nfe = 0;              // mean NFE per batch of the plain solve
+  double r2 = NAN, kinetic = NAN, frobenius = NAN;  // means over examples (RNODE's K and B)
+  double seconds = 0;
+};
+
+template <class T>
+taynode::SolveOptions<T> eval_options(const Settings& s) {
+  taynode::SolveOptions<T> o;
+  o.rtol = T(s.eval_tol);
+  o.atol = T(s.eval_tol);
+  o.step_control = s.eval_control == "jax" ? taynode::StepControl::jax : taynode::StepControl::hairer;
+  return o;
+}
+
+// NFE of the plain dynamics, Dopri5 at the evaluation tolerance, on the batch x; z1 → out.
+template <class T>
+std::size_t plain_solve(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out) {
+  auto rhs = [&](T t, const Mat<T>& z, Mat<T>& dz) { dz = ws.evaluate(t, z); };
+  auto sol = taynode::solve(rhs, x, std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, eval_options<T>(s));
+  out = sol.final_state();
+  return sol.stats.nfe;
+}
+
+template <class T>
+EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, const std::string& split) {
+  const auto start = std::chrono::steady_clock::now();
+  EvalResult e;
+  e.split = split;
+  e.examples = data.size();
+  if (data.size() == 0) throw std::invalid_argument("evaluate: empty data set");
+  std::unique_ptr<taynode::NetworkTaylor<T>> ws;
+  std::mt19937_64 rng(s.seed ^ 0x9e3779b97f4a7c15ull);
+  double loss = 0, r2 = 0, kin = 0, fro = 0;
+  std::size_t correct = 0, batches = 0, nfe = 0;
+  Mat<T> x, z1;
+  std::vector<int> y;
+  std::vector<std::size_t> idx(data.size());
+  std::iota(idx.begin(), idx.end(), std::size_t(0));
+  for (std::size_t b0 = 0; b0 < data.size(); b0 += s.eval_batch) {
+    const std::size_t n = std::min(s.eval_batch, data.size() - b0);
+    gather(data, idx, b0, n, x, y);
+    if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 2, Index(n));
+    nfe += plain_solve(*ws, x, s, z1);
+    ++batches;
+    const auto fwd = taynode::nn::classifier_forward(model.head, z1, y);
+    loss += fwd.loss * double(n);
+    correct += fwd.correct;
+    if (s.eval_reg_metrics) {
+      // [z, (r2, kin, fro)]: one Taylor pass of order 2 (f and z'') and one JVP (J ε) per evaluation.
+      using A = taynode::Augmented<Mat<T>, Mat<T>>;
+      const Mat<T> eps = taynode::reg::rademacher_noise<T>(rng, Index(n), x.cols());
+      Vec<T> r = Vec<T>::Zero(Index(n));
+      auto rhs = [&](T t, const A& st, A& d) {
+        d.z.resize(st.z.rows(), st.z.cols());
+        d.r.resize(st.r.rows(), 3);
+        taynode::reg::taylor_integrand(*ws, t, st.z, 2, d.z, r);
+        d.r.col(0) = r;
+        d.r.col(1) = taynode::reg::mean_squares(d.z);
+        d.r.col(2) = taynode::reg::mean_squares(ws->jvp(t, st.z, eps));
+      };
+      auto sol = taynode::solve(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, std::vector<T>{T(0), T(1)},
+                                taynode::Dopri5{}, eval_options<T>(s));
+      const Mat<T>& rr = sol.final_state().r;
+      r2 += double(rr.col(0).sum());
+      kin += double(rr.col(1).sum());
+      fro += double(rr.col(2).sum());
+    }
+  }
+  const double N = double(data.size());
+  e.loss = loss / N;
+  e.error = 1.0 - double(correct) / N;
+  e.nfe = double(nfe) / double(batches);
+  if (s.eval_reg_metrics) {
+    e.r2 = r2 / N;
+    e.kinetic = kin / N;
+    e.frobenius = fro / N;
+  }
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return e;
+}
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace mnist_example

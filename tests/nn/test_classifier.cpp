@@ -1,0 +1,172 @@
+// The classification head σ(z) → Linear → mean softmax cross-entropy (nn/classifier.hpp): loss
+// against a hand computation, every gradient against central finite differences (double,
+// normwise relative error ≤ 1e-6), stability for huge logits, float, checkpoint names, bad input.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "taynode/nn/checkpoint.hpp"
+#include "taynode/nn/classifier.hpp"
+
+using namespace taynode::nn;
+
+namespace {
+
+// max |got − want| / max |want|
+template <class A, class B>
+double rel_err(const A& got, const B& want) {
+  double scale = 0, diff = 0;
+  for (Eigen::Index i = 0; i < want.rows(); ++i)
+    for (Eigen::Index j = 0; j < want.cols(); ++j) {
+      scale = std::max(scale, std::abs(double(want(i, j))));
+      diff = std::max(diff, std::abs(double(got(i, j)) - double(want(i, j))));
+    }
+  return diff / std::max(scale, 1e-300);
+}
+
+// Central differences of f() w.r.t. every entry of a (perturbed in place, restored).
+template <class M, class F>
+M fd(M& a, F&& f, double h = 1e-5) {
+  M g(a.rows(), a.cols());
+  for (Eigen::Index i = 0; i < a.size(); ++i) {
+    const double a0 = a.data()[i];
+    a.data()[i] = a0 + h;
+    const double lp = f();
+    a.data()[i] = a0 - h;
+    const double lm = f();
+    a.data()[i] = a0;
+    g.data()[i] = (lp - lm) / (2 * h);
+  }
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("classifier: loss, logits and accuracy match a hand computation", "[nn][classifier]") {
+  Linear<double> head(2, 3);
+  head.weight << 1, 0,  //
+      0, 1,             //
+      -1, 2;
+  head.bias << 0.5, -0.5, 0;
+  RowMatrix<double> z(2, 2);
+  z << 0, 0,  //
+      std::log(3.0), -std::log(3.0);  // σ: (0.5, 0.5) and (0.75, 0.25)
+  const std::vector<int> labels{2, 0};
+  const auto fwd = classifier_forward(head, z, labels);
+  // Example 0: h = (0.5, 0.5), logits (1, 0, 0.5); label 2.
+  // Example 1: h = (0.75, 0.25), logits (1.25, -0.25, -0.25); label 0.
+  CHECK(fwd.logits(0, 0) == Approx(1.0));
+  CHECK(fwd.logits(0, 1) == Approx(0.0).margin(1e-15));
+  CHECK(fwd.logits(0, 2) == Approx(0.5));
+  CHECK(fwd.logits(1, 0) == Approx(1.25));
+  CHECK(fwd.logits(1, 1) == Approx(-0.25));
+  const double l0 = std::log(std::exp(1.0) + 1.0 + std::exp(0.5)) - 0.5;
+  const double l1 = std::log(std::exp(1.25) + 2 * std::exp(-0.25)) - 1.25;
+  CHECK(fwd.loss == Approx((l0 + l1) / 2).epsilon(1e-14));
+  CHECK(fwd.correct == 1);  // example 0 predicts class 0 (wrong), example 1 class 0 (right)
+  CHECK(fwd.probabilities.row(1).sum() == Approx(1.0));
+  CHECK(fwd.probabilities(1, 0) == Approx(std::exp(1.25) / (std::exp(1.25) + 2 * std::exp(-0.25))));
+}
+
+TEST_CASE("classifier: every gradient agrees with central finite differences", "[nn][classifier]") {
+  std::mt19937_64 rng(7);
+  const Eigen::Index B = 5, D = 6, C = 4;
+  Linear<double> head = make_classifier_head<double>(D, C, rng);
+  std::normal_distribution<double> n01;
+  for (Eigen::Index i = 0; i < head.bias.size(); ++i) head.bias[i] = 0.3 * n01(rng);
+  RowMatrix<double> z(B, D);
+  for (Eigen::Index i = 0; i < z.size(); ++i) z.data()[i] = 1.5 * n01(rng);
+  const std::vector<int> labels{0, 3, 1, 1, 2};
+  for (const double scale : {1.0, 0.37}) {
+    const auto fwd = classifier_forward(head, z, labels);
+    const auto g = classifier_backward(head, fwd, labels, scale);
+    auto L = [&] { return scale * classifier_forward(head, z, labels).loss; };
+    const RowMatrix<double> fz = fd(z, L);
+    const RowMatrix<double> fw = fd(head.weight, L);
+    const Vector<double> fb = fd(head.bias, L);
+    INFO("scale " << scale);
+    CHECK(rel_err(g.z_bar, fz) <= 1e-6);
+    CHECK(rel_err(g.weight, fw) <= 1e-6);
+    CHECK(rel_err(g.bias, fb) <= 1e-6);
+    CHECK(g.bias.sum() == Approx(0.0).margin(1e-14));  // Σ_c (p − onehot) = 0 per example
+  }
+}
+
+TEST_CASE("classifier: stable for huge logits, float agrees with double", "[nn][classifier]") {
+  Linear<double> head(1, 3);
+  head.weight << 1e4, -1e4, 0;
+  head.bias << 1000, 0, -1000;
+  RowMatrix<double> z(1, 1);
+  z << 30.0;  // σ ≈ 1: logits ≈ (11000, −10000, −1000)
+  const std::vector<int> wrong{1}, right{0};
+  const auto f1 = classifier_forward(head, z, wrong);
+  CHECK(std::isfinite(f1.loss));
+  CHECK(f1.loss == Approx(21000.0).epsilon(1e-9));
+  const auto f0 = classifier_forward(head, z, right);
+  CHECK(f0.loss == Approx(0.0).margin(1e-12));
+  const auto g = classifier_backward(head, f1, wrong);
+  CHECK(g.z_bar.allFinite());
+  CHECK(g.weight.allFinite());
+
+  std::mt19937_64 rng(3);
+  auto hd = make_classifier_head<double>(8, 10, rng);
+  Linear<float> hf(8, 10);
+  hf.weight = hd.weight.cast<float>();
+  hf.bias = hd.bias.cast<float>();
+  RowMatrix<double> zd = RowMatrix<double>::Random(4, 8);
+  const std::vector<int> labels{9, 0, 4, 4};
+  const auto fd_ = classifier_forward(hd, zd, labels);
+  const auto ff = classifier_forward(hf, RowMatrix<float>(zd.cast<float>()), labels);
+  CHECK(ff.loss == Approx(fd_.loss).epsilon(1e-5));
+  const auto gd = classifier_backward(hd, fd_, labels);
+  const auto gf = classifier_backward(hf, ff, labels);
+  CHECK(rel_err(gf.z_bar, gd.z_bar) <= 1e-5);
+  CHECK(rel_err(gf.weight, gd.weight) <= 1e-5);
+}
+
+TEST_CASE("classifier: head tensors checkpoint together with the dynamics", "[nn][classifier]") {
+  std::mt19937_64 rng(11);
+  auto net = mnist_dynamics<double>(6, 3);
+  init_haiku(net, rng);
+  auto head = make_classifier_head<double>(6, 10, rng);
+  auto refs = parameter_refs(net);
+  add_head_parameters(refs, head);
+  REQUIRE(refs.size() == 6);
+  CHECK(refs.name(4) == "head.weight");
+  CHECK(refs.name(5) == "head.bias");
+  const auto path = std::filesystem::temp_directory_path() / "taynode_classifier_ckpt.bin";
+  save_checkpoint(path, refs);
+  auto net2 = mnist_dynamics<double>(6, 3);
+  Linear<double> head2(6, 10);
+  auto refs2 = parameter_refs(net2);
+  add_head_parameters(refs2, head2);
+  load_checkpoint(path, refs2);
+  CHECK(head2.weight == head.weight);
+  CHECK(head2.bias == head.bias);
+  std::filesystem::remove(path);
+
+  ParameterSet<double> grads;
+  const std::vector<int> labels{1};
+  RowMatrix<double> z = RowMatrix<double>::Ones(1, 6);
+  add_head_gradient(grads, classifier_backward(head, classifier_forward(head, z, labels), labels));
+  CHECK(grads.name(1) == "head.bias");
+  CHECK(grads.value(1).rows() == 10);
+  CHECK(grads.value(1).cols() == 1);
+}
+
+TEST_CASE("classifier: bad input is rejected with a message", "[nn][classifier]") {
+  Linear<double> head(3, 10);
+  RowMatrix<double> z = RowMatrix<double>::Zero(2, 3);
+  const std::vector<int> ok{1, 2}, short_{1}, bad{1, 10}, negative{-1, 0};
+  CHECK_NOTHROW(classifier_forward(head, z, ok));
+  CHECK_THROWS_WITH(classifier_forward(head, z, short_), Catch::Contains("1 labels for a batch of 2"));
+  CHECK_THROWS_WITH(classifier_forward(head, z, bad), Catch::Contains("label 10 at index 1"));
+  CHECK_THROWS_AS(classifier_forward(head, z, negative), std::invalid_argument);
+  CHECK_THROWS_WITH(classifier_forward(head, RowMatrix<double>::Zero(2, 4), ok), Catch::Contains("expects 3"));
+  std::mt19937_64 rng(1);
+  CHECK_THROWS_AS(make_classifier_head<double>(3, 1, rng), std::invalid_argument);
+}
