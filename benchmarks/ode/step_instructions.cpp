@@ -11,6 +11,9 @@
 // Both solvers get the same f object. inline: "asis" (default; the compiler decides per call
 // site, on both sides), "never" (f behind a noinline call on both sides, so callgrind's inclusive
 // count of f is exactly the f cost) or "always" (f flattened into every call site on both sides).
+// Built with -DTAYNODE_STEP_ONLY=k (1 kepler, 2 arenstorf, 3 brusselator, 4 pleiades) it contains
+// only that problem in the "never" mode: GCC's inlining depends on the size of the whole
+// translation unit, which moves both solvers' counts by a few percent between builds.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -30,6 +33,10 @@
 
 using namespace taynode;
 using namespace taynode_test;
+
+#ifndef TAYNODE_STEP_ONLY
+#define TAYNODE_STEP_ONLY 0
+#endif
 
 namespace {
 
@@ -131,16 +138,29 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 5 ? argv[5] : "asis";
   auto dispatch = [&]<class Vec>(auto f, const Vec& y0, double t1) {
     if (mode == "never") return run<Vec>(solver, NeverInline<decltype(f)>{f}, y0, t1, reps, tol);
+#if TAYNODE_STEP_ONLY == 0
     if (mode == "always") return run<Vec>(solver, AlwaysInline<decltype(f)>{f}, y0, t1, reps, tol);
     return run<Vec>(solver, f, y0, t1, reps, tol);
+#else
+    std::fprintf(stderr, "built with TAYNODE_STEP_ONLY: inline mode \"never\" only\n");
+    return 2;
+#endif
   };
+#if TAYNODE_STEP_ONLY == 0 || TAYNODE_STEP_ONLY == 2
   if (problem == "arenstorf") return dispatch(Arenstorf{}, Arenstorf::y0(), Arenstorf::period);
+#endif
+#if TAYNODE_STEP_ONLY == 0 || TAYNODE_STEP_ONLY == 3
   if (problem == "brusselator") return dispatch(Brusselator{}, Vec2(1.5, 3.0), 20.0);
+#endif
+#if TAYNODE_STEP_ONLY == 0 || TAYNODE_STEP_ONLY == 4
   if (problem == "pleiades") return dispatch(Pleiades{}, Pleiades::y0(), 3.0);
+#endif
+#if TAYNODE_STEP_ONLY == 0 || TAYNODE_STEP_ONLY == 1
   if (problem == "kepler") {
     const Kepler kep{0.5};
     return dispatch(kep, kep.y0(), 20.0);
   }
+#endif
   std::fprintf(stderr, "unknown problem %s\n", problem.c_str());
   return 2;
 }

@@ -340,7 +340,7 @@ void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y_stat
   auto& stats = sol.stats;
   const Real t0 = times.front(), t_end = times.back();
   const Real dir = t_end > t0 ? Real(1) : Real(-1);
-  const Real count = Real(error_count<VS>(y_state));
+  const std::ptrdiff_t count = error_count<VS>(y_state);
   const JaxStepRule<Real> rule{};
   const auto f = rhs.in_place;  // the stages' calls, counted per attempt below
   State* y = &y_state;          // the current state: trades buffers with st.y1() on acceptance
@@ -366,7 +366,7 @@ void integrate_jax(RungeKuttaStepper<Dopri5, State>& st, Rhs& rhs, State& y_stat
     ++stats.attempted_steps;
     rhs.nfe += Dopri5::stages - 1;
     st.step(f, t, *y, h);
-    const Real ratio2 = st.error_sum(*y, h, tol, W::e, W::e_idx) / count;
+    const Real ratio2 = mean_of(st.error_sum(*y, h, tol, W::e, W::e_idx), count);
     if (!isfinite(ratio2))
       fail(SolveErrorKind::non_finite, "non-finite state or derivative in the step from t=", t,
            " with h=", h);

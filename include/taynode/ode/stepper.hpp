@@ -52,6 +52,15 @@ constexpr std::array<Coef, M::stages> dop853_e3_mask() {
   return mask;
 }
 
+// sum / count. For a power-of-two count (2, 4, 8, … components) the product with the exact
+// reciprocal: the same correctly rounded value, without a division's latency on the path from
+// the error estimate to the next step size.
+template <class Real>
+TAYNODE_ODE_INLINE Real mean_of(Real sum, std::ptrdiff_t count) {
+  if (count > 0 && (count & (count - 1)) == 0) return sum * (Real(1) / Real(count));
+  return sum / Real(count);
+}
+
 }  // namespace ode_detail
 
 template <class Method, class State>
@@ -122,7 +131,7 @@ class RungeKuttaStepper {
   // One step from (t, y) with step h: stages 2..s and y1(). stage0() must hold f(t, y).
   // f(t, y, dy) writes the derivative.
   template <class F>
-  void step(F& f, Real t, const State& y, Real h) {
+  TAYNODE_ODE_INLINE void step(F& f, Real t, const State& y, Real h) {
     [&]<std::size_t... I>(std::index_sequence<I...>) TAYNODE_ODE_INLINE_LAMBDA {
       (stage<I + 1>(f, t, y, h), ...);
     }(std::make_index_sequence<stages - 1>{});
@@ -137,7 +146,8 @@ class RungeKuttaStepper {
   // The scaled error of the last step: Hairer's RMS norm with sk_i = atol_i + rtol_i·max(|y0_i|,
   // |y1_i|) for embedded pairs, and DOP853's stretched 5th/3rd-order estimate. `count` is the
   // number of components in the norm.
-  Real error(const State& y, Real h, const Tolerances<Real>& tol, std::ptrdiff_t count) const {
+  TAYNODE_ODE_INLINE Real error(const State& y, Real h, const Tolerances<Real>& tol,
+                                std::ptrdiff_t count) const {
     using std::abs;
     using std::sqrt;
     if constexpr (Method::error_estimate == ErrorEstimate::embedded) {
@@ -145,7 +155,7 @@ class RungeKuttaStepper {
       static constexpr auto idx = nonzero_indices<n>(Method::e);
       static constexpr auto coef = ode_detail::gather<Real>(Method::e, idx);
       const Real sum = error_sum(y, h, tol, coef, idx);
-      return sqrt(sum / Real(count));
+      return sqrt(ode_detail::mean_of(sum, count));
     } else if constexpr (Method::error_estimate == ErrorEstimate::dop853) {
       constexpr std::size_t n5 = count_nonzero(Method::e);
       static constexpr auto idx5 = nonzero_indices<n5>(Method::e);
