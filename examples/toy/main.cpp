@@ -32,7 +32,7 @@ using Vec = nn::Vector<double>;
 namespace {
 
 struct Settings {
-  int iterations = 2000;
+  int iterations = 3000;
   int batch = 64;
   int hidden = 64;
   int grid_steps = 4;  // RK4 steps in training
