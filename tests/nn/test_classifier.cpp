@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "../ad/fd.hpp"
 #include "taynode/nn/checkpoint.hpp"
 #include "taynode/nn/classifier.hpp"
 
@@ -16,31 +17,13 @@ using namespace taynode::nn;
 
 namespace {
 
-// max |got − want| / max |want|
-template <class A, class B>
-double rel_err(const A& got, const B& want) {
-  double scale = 0, diff = 0;
-  for (Eigen::Index i = 0; i < want.rows(); ++i)
-    for (Eigen::Index j = 0; j < want.cols(); ++j) {
-      scale = std::max(scale, std::abs(double(want(i, j))));
-      diff = std::max(diff, std::abs(double(got(i, j)) - double(want(i, j))));
-    }
-  return diff / std::max(scale, 1e-300);
-}
+using taynode_test::relative_error;
 
-// Central differences of f() w.r.t. every entry of a (perturbed in place, restored).
+// Central differences of f() w.r.t. every entry of a, shaped like a (tests/ad/fd.hpp's h = 1e-5).
 template <class M, class F>
-M fd(M& a, F&& f, double h = 1e-5) {
+M fd(M& a, F&& f) {
   M g(a.rows(), a.cols());
-  for (Eigen::Index i = 0; i < a.size(); ++i) {
-    const double a0 = a.data()[i];
-    a.data()[i] = a0 + h;
-    const double lp = f();
-    a.data()[i] = a0 - h;
-    const double lm = f();
-    a.data()[i] = a0;
-    g.data()[i] = (lp - lm) / (2 * h);
-  }
+  Eigen::Map<Eigen::VectorXd>(g.data(), g.size()) = taynode_test::fd_gradient(f, a.data(), a.size());
   return g;
 }
 
@@ -89,9 +72,9 @@ TEST_CASE("classifier: every gradient agrees with central finite differences", "
     const RowMatrix<double> fw = fd(head.weight, L);
     const Vector<double> fb = fd(head.bias, L);
     INFO("scale " << scale);
-    CHECK(rel_err(g.z_bar, fz) <= 1e-6);
-    CHECK(rel_err(g.weight, fw) <= 1e-6);
-    CHECK(rel_err(g.bias, fb) <= 1e-6);
+    CHECK(relative_error(g.z_bar, fz) <= 1e-6);
+    CHECK(relative_error(g.weight, fw) <= 1e-6);
+    CHECK(relative_error(g.bias, fb) <= 1e-6);
     CHECK(g.bias.sum() == Approx(0.0).margin(1e-14));  // Σ_c (p − onehot) = 0 per example
   }
 }
@@ -124,8 +107,8 @@ TEST_CASE("classifier: stable for huge logits, float agrees with double", "[nn][
   CHECK(ff.loss == Approx(fd_.loss).epsilon(1e-5));
   const auto gd = classifier_backward(hd, fd_, labels);
   const auto gf = classifier_backward(hf, ff, labels);
-  CHECK(rel_err(gf.z_bar, gd.z_bar) <= 1e-5);
-  CHECK(rel_err(gf.weight, gd.weight) <= 1e-5);
+  CHECK(relative_error(gf.z_bar, gd.z_bar) <= 1e-5);
+  CHECK(relative_error(gf.weight, gd.weight) <= 1e-5);
 }
 
 TEST_CASE("classifier: head tensors checkpoint together with the dynamics", "[nn][classifier]") {
