@@ -6,13 +6,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "taynode/data/errors.hpp"
+#include "taynode/data/read_file.hpp"
 
 namespace taynode {
 
@@ -38,13 +38,6 @@ struct MnistSet {
 };
 
 namespace idx_detail {
-inline std::vector<std::uint8_t> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path, "cannot open the file");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw DataError(path, "read error");
-  return bytes;
-}
 inline std::uint32_t big_endian_u32(const std::vector<std::uint8_t>& b, std::size_t at) {
   return (std::uint32_t(b[at]) << 24) | (std::uint32_t(b[at + 1]) << 16) | (std::uint32_t(b[at + 2]) << 8) |
          std::uint32_t(b[at + 3]);
@@ -81,7 +74,7 @@ inline std::vector<std::size_t> read_header(const std::vector<std::uint8_t>& b, 
 
 // Reads an IDX image file (magic 0x00000803: count × rows × cols unsigned bytes).
 inline IdxImages read_idx_images(const std::string& path) {
-  const std::vector<std::uint8_t> b = idx_detail::read_file(path);
+  const std::vector<std::uint8_t> b = read_file_bytes(path);
   const std::vector<std::size_t> shape = idx_detail::read_header(b, path, 3, "images");
   if (shape[1] == 0 || shape[2] == 0) throw DataError(path, "images of size 0");
   IdxImages images;
@@ -94,7 +87,7 @@ inline IdxImages read_idx_images(const std::string& path) {
 
 // Reads an IDX label file (magic 0x00000801: count unsigned bytes), each a digit 0..9.
 inline std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
-  const std::vector<std::uint8_t> b = idx_detail::read_file(path);
+  const std::vector<std::uint8_t> b = read_file_bytes(path);
   idx_detail::read_header(b, path, 1, "labels");
   std::vector<std::uint8_t> labels(b.begin() + 8, b.end());
   for (std::size_t i = 0; i < labels.size(); ++i)
