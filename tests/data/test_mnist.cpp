@@ -4,37 +4,22 @@
 #include <catch2/catch.hpp>
 
 #include <array>
-#include <cstdlib>
-#include <unistd.h>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <taynode/data.hpp>
 
+#include "temp_files.hpp"
+
 namespace fs = std::filesystem;
+using taynode_test::read_all;
+using taynode_test::write_temp;
 
 namespace {
-fs::path smoke_dir() {
-  const char* shared = std::getenv("TAYNODE_SHARED_DATA");
-  return fs::path(shared ? shared : "../shared/data") / "mnist" / "smoke";
-}
+fs::path smoke_dir() { return taynode_test::shared_data() / "mnist" / "smoke"; }
 const std::string images_file = "t10k-first1000-images-idx3-ubyte";
 const std::string labels_file = "t10k-first1000-labels-idx1-ubyte";
-
-std::vector<char> read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-// A scratch copy of `bytes` under a fresh temporary name.
-fs::path write_temp(const std::vector<char>& bytes, const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("taynode_data_tests_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const fs::path p = dir / name;
-  std::ofstream(p, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
-  return p;
-}
 }  // namespace
 
 TEST_CASE("MNIST smoke slice: shape, first labels and label counts of the real test set", "[data][mnist]") {
