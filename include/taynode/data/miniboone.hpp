@@ -101,11 +101,6 @@ bool parse_whole(std::string_view tok, Number& v) {
   return ec == std::errc() && end == tok.data() + tok.size();
 }
 
-template <class T>
-DataMatrix<T> cast(const DataMatrix<double>& m) {
-  return m.template cast<T>();
-}
-
 }  // namespace miniboone_detail
 
 // MAF's split and normalization of an unnormalized data matrix (rows in file order; `source` names it in
@@ -128,10 +123,10 @@ MinibooneData<T> maf_split_normalized(const DataMatrix<double>& data, const std:
   for (Eigen::Index j = 0; j < data.cols(); ++j)
     if (!(m.stddev(j) > 0))
       throw DataError(source, "column " + std::to_string(j) + " is constant over train + validation; it cannot be standardized");
-  const Eigen::RowVectorXd mu = m.mean.transpose(), inv_sd = m.stddev.cwiseInverse().transpose();
+  const Eigen::RowVectorXd mu = m.mean.transpose(), sd = m.stddev.transpose();
   const auto standardize = [&](const auto& part) -> DataMatrix<T> {
-    DataMatrix<double> z = (part.rowwise() - mu).array().rowwise() * inv_sd.array();
-    return miniboone_detail::cast<T>(z);
+    const DataMatrix<double> z = (part.rowwise() - mu).array().rowwise() / sd.array();  // MAF: (x - mu) / s
+    return z.template cast<T>();
   };
   MinibooneData<T> out;
   out.train = standardize(train);
@@ -166,8 +161,7 @@ MinibooneData<T> load_miniboone_presplit(const std::string& train_path, const st
   miniboone_detail::require_finite(train, train_path);
   miniboone_detail::require_finite(val, val_path);
   miniboone_detail::require_finite(test, test_path);
-  MinibooneData<T> out{miniboone_detail::cast<T>(train), miniboone_detail::cast<T>(val),
-                       miniboone_detail::cast<T>(test), true, false, ""};
+  MinibooneData<T> out{train.template cast<T>(), val.template cast<T>(), test.template cast<T>(), true, false, ""};
   out.description = "pre-split normalized files: train " + train_path + " (" + shape_text(train.rows(), train.cols()) +
                     "), validation " + val_path + " (" + shape_text(val.rows(), val.cols()) + "), test " + test_path +
                     " (" + shape_text(test.rows(), test.cols()) + "), used as they are";
