@@ -167,7 +167,7 @@ namespace ode_detail {
 // all of them are finite — an error norm that overflows because the tolerances are too small.
 template <class Method, class State, class Real>
 [[noreturn]] void fail_step(const RungeKuttaStepper<Method, State>& st, Real t, Real h,
-                            const Tolerances<Real>& tol) {
+                            Tolerances<Real> tol) {
   using VS = VectorSpace<State>;
   bool finite = VS::all_finite(st.y1());
   for (std::size_t j = 0; j < Method::stages; ++j) finite = finite && VS::all_finite(st.stage(j));
@@ -217,9 +217,10 @@ template <class State, class Real>
 struct OutputCursor {
   const std::vector<Real>& times;
   std::vector<State>& y;  // the states at times[1 .. next−1]
+  std::size_t n_times;    // times.size(), kept here: f could change *times for all the compiler knows
   std::size_t next = 1;   // the next output time not yet served
-  Real t_out;             // times[next] (while next < times.size())
-  bool done() const { return next >= times.size(); }
+  Real t_out;             // times[next] (while next < n_times)
+  bool done() const { return next >= n_times; }
 };
 
 // The output policy of steps that end on the last output time: a requested time strictly inside
@@ -230,7 +231,7 @@ struct InterpolatedOutputs {
                                               Real t, const State& y, Real h, Real t_new, Real dir,
                                               OutputCursor<State, Real>& out, bool& endpoint_ready,
                                               bool& dense_ready) {
-    const std::size_t n_times = out.times.size();
+    const std::size_t n_times = out.n_times;
     if (out.next < n_times && (out.t_out - t_new) * dir <= Real(0)) {  // an output in (t, t_new]
       while (out.next < n_times && (out.times[out.next] - t_new) * dir < Real(0)) {
         ode_detail::prepare_dense(st, rhs, t, y, h, endpoint_ready, dense_ready);
@@ -263,18 +264,21 @@ struct HairerController : InterpolatedOutputs {
   template <class Method>
   static constexpr bool eager_endpoint = Method::error_estimate == ErrorEstimate::dop853;
 
+  // Inline, and failures get copies of the members: the running controller's address must not
+  // escape, or its state could not stay in registers through the loop's calls of f and pow.
   template <class Method, class State, class Rhs>
-  Real start(RungeKuttaStepper<Method, State>& st, Rhs& rhs, const State& y0,
-             const std::vector<Real>& times, const Tolerances<Real>& tol, std::size_t /*max_steps*/) {
+  TAYNODE_ODE_INLINE Real start(RungeKuttaStepper<Method, State>& st, Rhs& rhs, const State& y0,
+                                const std::vector<Real>& times, const Tolerances<Real>& tol,
+                                std::size_t /*max_steps*/) {
     using std::abs;
     using std::isfinite;
     if constexpr (Method::error_estimate == ErrorEstimate::none)
       ode_detail::fail(SolveErrorKind::invalid_argument, "method ", Method::name,
                        " has no error estimate: use a ConstantStepController (fixed grid)");
     if (!isfinite(first_step) || !isfinite(max_step) || max_step < Real(0))
-      ode_detail::fail(SolveErrorKind::invalid_argument, "invalid first_step ", first_step,
-                       " or max_step ", max_step);
-    rule_ = make_rule<Method>();
+      ode_detail::fail(SolveErrorKind::invalid_argument, "invalid first_step ", Real(first_step),
+                       " or max_step ", Real(max_step));
+    rule_ = make_rule<Method>(control);
     const Real t0 = times.front();
     t_end_ = times.back();
     dir_ = t_end_ > t0 ? Real(1) : Real(-1);
@@ -321,7 +325,8 @@ struct HairerController : InterpolatedOutputs {
   Real t_end_{}, dir_{}, h_max_{};
 
   template <class Method>
-  StepSizeControl<Real> make_rule() const {
+  static StepSizeControl<Real> make_rule(
+      std::variant<MethodDefaultController, PIController<Real>, IntegralController<Real>> c_in) {
     constexpr int k = Method::error_estimate == ErrorEstimate::none ? Method::order
                                                                      : Method::error_exponent_order;
     return std::visit(
@@ -341,7 +346,7 @@ struct HairerController : InterpolatedOutputs {
             return StepSizeControl<Real>(c, k);
           }
         },
-        control);
+        c_in);
   }
 };
 
@@ -427,13 +432,14 @@ struct JaxController {
   static constexpr bool eager_endpoint = false;
 
   template <class Method, class State, class Rhs>
-  Real start(RungeKuttaStepper<Method, State>& st, Rhs& rhs, const State& y0,
-             const std::vector<Real>& times, const Tolerances<Real>& tol, std::size_t /*max_steps*/) {
+  TAYNODE_ODE_INLINE Real start(RungeKuttaStepper<Method, State>& st, Rhs& rhs, const State& y0,
+                                const std::vector<Real>& times, const Tolerances<Real>& tol,
+                                std::size_t /*max_steps*/) {
     static_assert(std::is_same_v<Method, Dopri5>, "JaxController: Dopri5 only");
     using std::abs;
     using std::isfinite;
     if (!isfinite(first_step))
-      ode_detail::fail(SolveErrorKind::invalid_argument, "invalid first_step ", first_step);
+      ode_detail::fail(SolveErrorKind::invalid_argument, "invalid first_step ", Real(first_step));
     const Real t0 = times.front();
     const Real dir = times.back() > t0 ? Real(1) : Real(-1);
     if (first_step != Real(0)) return abs(first_step) * dir;
@@ -469,7 +475,7 @@ struct JaxController {
                                               Real t, const State& y, Real h, Real t_new, Real dir,
                                               OutputCursor<State, Real>& out,
                                               bool& /*endpoint_ready*/, bool& /*dense_ready*/) {
-    while (out.next < out.times.size() && (out.times[out.next] - t_new) * dir <= Real(0)) {
+    while (out.next < out.n_times && (out.times[out.next] - t_new) * dir <= Real(0)) {
       out.y.push_back(y);
       ode_detail::jax_interpolate(st, out.y.back(), y, h, (out.times[out.next] - t) / (t_new - t));
       ++out.next;
@@ -498,8 +504,9 @@ struct ConstantStepController : InterpolatedOutputs {
   static constexpr bool eager_endpoint = false;
 
   template <class Method, class State, class Rhs>
-  Real start(RungeKuttaStepper<Method, State>& /*st*/, Rhs& /*rhs*/, const State& /*y0*/,
-             const std::vector<Real>& times, const Tolerances<Real>& /*tol*/, std::size_t max_steps) {
+  TAYNODE_ODE_INLINE Real start(RungeKuttaStepper<Method, State>& /*st*/, Rhs& /*rhs*/,
+                                const State& /*y0*/, const std::vector<Real>& times,
+                                const Tolerances<Real>& /*tol*/, std::size_t max_steps) {
     using std::abs;
     using std::isfinite;
     if ((steps > 0) == (step_size != Real(0)))
@@ -508,7 +515,7 @@ struct ConstantStepController : InterpolatedOutputs {
                        steps > 0 ? "both" : "neither");
     if (step_size != Real(0) && (!(step_size > Real(0)) || !isfinite(step_size)))
       ode_detail::fail(SolveErrorKind::invalid_argument,
-                       "fixed_step_size must be positive and finite, got ", step_size);
+                       "fixed_step_size must be positive and finite, got ", Real(step_size));
     t0_ = times.front();
     t_end_ = times.back();
     dir_ = t_end_ > t0_ ? Real(1) : Real(-1);
@@ -523,13 +530,13 @@ struct ConstantStepController : InterpolatedOutputs {
       // Compared as a real first: a grid of more steps than a size_t holds must not wrap.
       if (!(n <= Real(max_steps)))
         ode_detail::fail(SolveErrorKind::max_steps_exceeded, "the fixed grid of step size ",
-                         step_size, " over [", t0_, ", ", t_end_, "] needs ", n,
+                         Real(step_size), " over [", times.front(), ", ", times.back(), "] needs ", n,
                          " steps, more than max_steps = ", max_steps);
       n_ = static_cast<std::size_t>(n);
       if (n_ == 0) n_ = 1;
     }
     if (n_ > max_steps)
-      ode_detail::fail(SolveErrorKind::max_steps_exceeded, "the fixed grid needs ", n_,
+      ode_detail::fail(SolveErrorKind::max_steps_exceeded, "the fixed grid needs ", std::size_t(n_),
                        " steps, more than max_steps = ", max_steps);
     return (t_end_ - t0_) / Real(n_);
   }
@@ -587,8 +594,9 @@ struct StepReplayController : InterpolatedOutputs {
   static constexpr bool eager_endpoint = false;
 
   template <class Method, class State, class Rhs>
-  Real start(RungeKuttaStepper<Method, State>& /*st*/, Rhs& /*rhs*/, const State& /*y0*/,
-             const std::vector<Real>& times, const Tolerances<Real>& /*tol*/, std::size_t max_steps) {
+  TAYNODE_ODE_INLINE Real start(RungeKuttaStepper<Method, State>& /*st*/, Rhs& /*rhs*/,
+                                const State& /*y0*/, const std::vector<Real>& times,
+                                const Tolerances<Real>& /*tol*/, std::size_t max_steps) {
     if (h.empty() || t.size() != h.size() + 1)
       ode_detail::fail(SolveErrorKind::invalid_argument, "a step replay needs n >= 1 step sizes and n + 1 "
                        "times, got ", h.size(), " and ", t.size());

@@ -56,7 +56,8 @@ template <class Method, class State, class Real, class Rhs, class Controller,
           class OnStep = NoStepObserver>
   requires StepController<Controller, Real>
 void integrate(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
-               const std::vector<Real>& times, Controller ctrl, const Tolerances<Real>& tol,
+               const std::vector<Real>& times, const Controller& controller,
+               const Tolerances<Real>& tolerances,
                const IntegrationLimits& limits, Solution<State, Real>& sol, OnStep&& on_step = {}) {
   using VS = VectorSpace<State>;
   using ode_detail::fail;
@@ -70,12 +71,16 @@ void integrate(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
   constexpr std::size_t stage_calls = Method::stages - 1;
   constexpr bool eager_endpoint = Controller::template eager_endpoint<Method>;
   State* y = &y_state;  // the current state: trades buffers with st.y1() on acceptance
+  // A copy the loop's calls of f cannot reach: its fields stay in registers (the controllers
+  // pass it on by value where a call is not inlined).
+  const Tolerances<Real> tol = tolerances;
+  Controller ctrl = controller;  // the running controller: a local, its state in registers
 
-  Real h = ctrl.start(st, rhs, *y, times, tol, max_steps);
+  Real h = ctrl.start(st, rhs, *y, times, tolerances, max_steps);
   Real t = t0;
   bool last = false, k0_ready = true;
   std::size_t attempts = 0, accepted = 0, rejected = 0, initial_rejected = 0;
-  OutputCursor<State, Real> out{times, sol.y, 1, times[1]};
+  OutputCursor<State, Real> out{times, sol.y, times.size(), 1, times[1]};
   for (;;) {
     if (attempts >= max_steps)
       fail(SolveErrorKind::max_steps_exceeded, "more than max_steps = ", max_steps,
