@@ -6,6 +6,7 @@
 #include "taynode/ode/controller.hpp"
 #include "taynode/ode/errors.hpp"
 #include "taynode/ode/initial_step.hpp"
+#include "taynode/ode/integrate.hpp"
 #include "taynode/ode/options.hpp"
 #include "taynode/ode/solve.hpp"
 #include "taynode/ode/stepper.hpp"

@@ -9,15 +9,22 @@
 // the step-size controller is not differentiated — d h_n / d z0 is taken as 0, so the gradient is
 // exact for "the same step sequence", not for the tolerance-driven map).
 //
-// Memory: one checkpoint z_n per step (N + 1 states). The backward sweep recomputes the stage
-// inputs of one step from its checkpoint (plain f evaluations), then reverses the step:
+// Both sweeps run on the ODE stepper: the forward sweep is taynode's integration loop with the
+// step-replay controller (StepReplayController), keeping the state at the start of every m-th
+// step; the reverse sweep is RungeKuttaStepAdjoint (ode/stepper.hpp) step by step, last to
+// first: it recomputes the stage inputs of one step from its checkpoint (plain f evaluations)
+// with the forward's combinations, then reverses the step:
 //   y1 = y0 + h Σ b_i k_i,  k_i = F(t0 + c_i h, Y_i),  Y_i = y0 + h Σ_{j<i} a_ij k_j
-//   k̄_i = h b_i ȳ1 (+ h a_ji Ȳ_j from later stages),  Ȳ_i = VJP of F at Y_i,  ȳ0 = ȳ1 + Σ Ȳ_i.
-// The r part of k̄_i is h b_i r̄1 (nothing depends on r, so r̄ is constant along the solve); the VJP
-// of F at a stage is ad::vjp_taylor_integrand(…, f̄ = k̄_i, r̄ = h b_i r̄1) (vjp_dynamics for K = 0),
-// θ̄ accumulated over all stages and steps. Stages that no later stage and no b_i use (Dopri5's
-// FSAL stage 7) are skipped in both sweeps. Cost: forward s Taylor passes of order K per step;
-// backward s plain evaluations + s (Taylor pass + reverse) per step.
+//   k̄_i = h (b_i ȳ1 + Σ_{j>i} a_ji Ȳ_j),  Ȳ_i = VJP of F at Y_i,  ȳ0 = ȳ1 + Σ Ȳ_i.
+// The state is the augmented [z, r]; nothing depends on r, so its cotangent stays r̄1 and the r
+// part of k̄_i is h b_i r̄1; the VJP of F at a stage is ad::vjp_taylor_integrand(…, f̄ = k̄_i.z,
+// r̄ = k̄_i.r) (vjp_dynamics for K = 0), θ̄ accumulated over all stages and steps. The reverse
+// sweep skips stages that no later stage and no b_i use (Dopri5's FSAL stage 7); the forward
+// evaluates it, as the solver does (it is the next step's first stage). Cost: forward s Taylor
+// passes of order K per step (FSAL: s − 1); backward the plain evaluations of the stages that
+// feed later ones + one (Taylor pass + reverse) per used stage and step. The sweeps themselves
+// (replay, reverse) are generic over the state and the callables that evaluate a stage and its
+// VJP.
 //
 // API (docs/ad.md, "Backpropagation through a solve"):
 //   StepSequence<T>          t (N + 1 times) and h (N signed steps); fixed_grid(), from_step_sizes()
@@ -114,30 +121,45 @@ namespace solve_backprop_detail {
 
 template <class T>
 using Mat = nn::RowMatrix<T>;
+// The state of both sweeps: [z, r] (r is not in any error norm: the steps are given).
+template <class T>
+using State = Augmented<Mat<T>, nn::Vector<T>>;
 
-// Which stages matter: needed (contributes to y1, directly or through a later needed stage) and
-// feeds (its k enters a later needed stage's input).
-template <class Method>
-struct StageUse {
-  static constexpr std::size_t s = Method::stages;
-  std::array<bool, s> needed{}, feeds{};
-  StageUse() {
-    for (std::size_t i = s; i-- > 0;) {
-      bool f = false;
-      for (std::size_t j = i + 1; j < s; ++j)
-        if (needed[j] && !Method::a[j][i].is_zero()) f = true;
-      feeds[i] = f;
-      needed[i] = f || !Method::b[i].is_zero();
-    }
+// The forward sweep: the integration loop with the step-replay controller along `steps`, from y
+// (which ends as the final state); f(t, y, dy) evaluates the dynamics in place, on_step(t, y_n, h)
+// sees the state at the start of every step. Returns the evaluations of f.
+template <class Method, class S, class F, class OnStep>
+std::size_t replay(F& f, S& y, const StepSequence<typename VectorSpace<S>::Real>& steps, OnStep&& on_step) {
+  using Real = typename VectorSpace<S>::Real;
+  if (steps.size() == 0) return 0;
+  std::size_t nfe = 0;
+  ode_detail::CountingRhs<F, S, Real> rhs{{f}, nfe};
+  RungeKuttaStepper<Method, S> st;
+  st.init(y);
+  rhs(steps.t.front(), y, st.stage0());
+  const std::vector<Real> span{steps.t.front(), steps.t.back()};
+  Solution<S, Real> ends;  // the loop's output at the span's end (y holds it as well)
+  integrate(st, rhs, y, span, StepReplayController<Real>(steps.t, steps.h, /*check_finite=*/false),
+            Tolerances<Real>{}, IntegrationLimits{steps.size()}, ends, on_step);
+  return nfe;
+}
+
+// The reverse sweep along `steps`, last step first: ybar holds the cotangent of the final state
+// on entry and that of the initial state on exit. state_at(n) gives the state at the start of
+// step n (called for n = N−1, …, 0); f(t, Y, k) evaluates a stage, vjp(t, Y, k̄, Ȳ) pulls a
+// stage's cotangent back (accumulating parameter cotangents itself). Adds its f and vjp calls to
+// *evaluations and *vjps.
+template <class Method, class S, class F, class Vjp, class StateAt>
+void reverse(F& f, Vjp& vjp, StateAt&& state_at, const StepSequence<typename VectorSpace<S>::Real>& steps,
+             S& ybar, std::size_t& evaluations, std::size_t& vjps) {
+  if (steps.size() == 0) return;
+  RungeKuttaStepAdjoint<Method, S> step;
+  step.init(ybar);
+  for (std::size_t n = steps.size(); n-- > 0;) {
+    const S& y = state_at(n);
+    evaluations += step.recompute(f, steps.t[n], y, steps.h[n]);
+    vjps += step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
   }
-};
-
-// Y_i = y + h Σ_{j<i} a_ij k_j (the same operations in both sweeps, so the same bits).
-template <class Method, class T>
-void stage_input(std::size_t i, const Mat<T>& y, T h, const std::vector<Mat<T>>& k, Mat<T>& out) {
-  out = y;
-  for (std::size_t j = 0; j < i; ++j)
-    if (!Method::a[i][j].is_zero()) out += (h * Method::a[i][j].template as<T>()) * k[j];
 }
 
 template <class T, class DZ>
@@ -148,38 +170,22 @@ void check_shape(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z, int
     throw std::invalid_argument(std::string("taynode::ad::") + what + ": 0 <= K <= ws.max_order()");
 }
 
-// Forward sweep over the steps; `checkpoints` (if not null) receives z_n for n = 0, m, 2m, … < N
-// (m = `every`; 1: every state).
+// Forward sweep of [z, r] over the steps; `checkpoints` (if not null) receives z_n for n = 0, m,
+// 2m, … < N (m = `every`; 1: every state).
 template <class Method, class T, class Reg>
 ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, const Reg& g, const StepSequence<T>& steps,
                          std::vector<Mat<T>>* checkpoints, std::size_t every = 1) {
-  constexpr std::size_t s = Method::stages;
-  static const StageUse<Method> use;
-  const Index B = ws.batch(), D = ws.dim();
-  ForwardResult<T> res;
-  res.z1 = z0;
-  res.r1 = nn::Vector<T>::Zero(B);
-  std::vector<Mat<T>> k(s, Mat<T>(B, D));
-  std::vector<nn::Vector<T>> kr(s, nn::Vector<T>::Zero(B));
-  Mat<T> Y(B, D);
+  State<T> y{z0, nn::Vector<T>::Zero(ws.batch()), false};
+  auto f = [&](T t, const State<T>& s, State<T>& ds) { g.evaluate(ws, t, s.z, ds.z, ds.r); };
   if (checkpoints) checkpoints->clear();
-  for (std::size_t n = 0; n < steps.size(); ++n) {
-    const T t = steps.t[n], h = steps.h[n];
-    if (checkpoints && n % every == 0) checkpoints->push_back(res.z1);
-    for (std::size_t i = 0; i < s; ++i) {
-      if (!use.needed[i]) continue;
-      stage_input<Method>(i, res.z1, h, k, Y);
-      const T ti = t + Method::c[i].template as<T>() * h;
-      g.evaluate(ws, ti, Y, k[i], kr[i]);
-      ++res.nfe;
-    }
-    for (std::size_t i = 0; i < s; ++i) {
-      if (Method::b[i].is_zero()) continue;
-      const T hb = h * Method::b[i].template as<T>();
-      res.z1 += hb * k[i];
-      if (g.active()) res.r1 += hb * kr[i];
-    }
-  }
+  std::size_t n = 0;
+  ForwardResult<T> res;
+  res.nfe = replay<Method>(f, y, steps, [&](T, const State<T>& yn, T) {
+    if (checkpoints && n % every == 0) checkpoints->push_back(yn.z);
+    ++n;
+  });
+  res.z1 = std::move(y.z);
+  res.r1 = std::move(y.r);
   return res;
 }
 
@@ -234,19 +240,18 @@ template <class Method, class T, class Reg, class DZB, class DRB>
 void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Mat<T>>& checkpoints, const Reg& g,
               const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
               BackpropResult<T>& res, std::size_t every = 1) {
-  constexpr std::size_t s = Method::stages;
-  static const StageUse<Method> use;
   const Index B = ws.batch(), D = ws.dim();
   if (z1_bar.rows() != B || z1_bar.cols() != D || r1_bar.size() != B)
     throw std::invalid_argument("taynode::ad::backprop_steps: z1_bar is batch × dim, r1_bar has batch entries");
-  const nn::Vector<T> rbar = r1_bar;
-  Mat<T> zbar = z1_bar;  // ȳ_{n+1}, then ȳ_n
-  std::vector<Mat<T>> k(s, Mat<T>(B, D)), Y(s, Mat<T>(B, D)), kbar(s, Mat<T>(B, D));
-  nn::Vector<T> krbar(B);
+  State<T> ybar{z1_bar, r1_bar, false};           // ȳ_{n+1}, then ȳ_n
+  State<T> y_n{Mat<T>(B, D), nn::Vector<T>::Zero(B), false};  // z_n as a state (r is not read)
   std::vector<Mat<T>> segment;  // z_b … z_{b+m−1} of the current segment (every > 1)
   std::size_t segment_begin = steps.size();
-  auto state = [&](std::size_t n) -> const Mat<T>& {
-    if (every == 1) return checkpoints[n];
+  auto state_at = [&](std::size_t n) -> const State<T>& {
+    if (every == 1) {
+      y_n.z = checkpoints[n];
+      return y_n;
+    }
     const std::size_t b = n / every * every, e = std::min(b + every, steps.size());
     if (b != segment_begin) {  // z_b is stored; steps b … e−2 give z_{b+1} … z_{e−1}
       StepSequence<T> part;
@@ -257,38 +262,23 @@ void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Ma
       res.backward_evaluations += fwd.nfe;
       segment_begin = b;
     }
-    return segment[n - b];
+    y_n.z = segment[n - b];
+    return y_n;
+  };
+  // Stage inputs by plain evaluations (no Taylor pass: only z enters later stage inputs).
+  auto f = [&](T t, const State<T>& y, State<T>& k) {
+    k.z = ws.evaluate(t, y.z);
+    k.r.setZero();
   };
   bool first = true;
-  for (std::size_t n = steps.size(); n-- > 0;) {
-    const T t = steps.t[n], h = steps.h[n];
-    const Mat<T>& y0 = state(n);
-    // Recompute the stage inputs (and the k's that later stage inputs use).
-    for (std::size_t i = 0; i < s; ++i) {
-      if (!use.needed[i]) continue;
-      stage_input<Method>(i, y0, h, k, Y[i]);
-      if (use.feeds[i]) {
-        k[i] = ws.evaluate(t + Method::c[i].template as<T>() * h, Y[i]);
-        ++res.backward_evaluations;
-      }
-    }
-    for (std::size_t i = 0; i < s; ++i)
-      if (use.needed[i]) kbar[i] = (h * Method::b[i].template as<T>()) * zbar;
-    // ȳ_n = ȳ_{n+1} + Σ Ȳ_i; stages last to first, each passing h a_ij Ȳ_i on to k̄_j.
-    for (std::size_t i = s; i-- > 0;) {
-      if (!use.needed[i]) continue;
-      const T ti = t + Method::c[i].template as<T>() * h;
-      krbar = (h * Method::b[i].template as<T>()) * rbar;
-      g.vjp(ws, adj, ti, Y[i], kbar[i], krbar, !first);
-      first = false;
-      ++res.vjps;
-      const auto Ybar = adj.z_bar();
-      zbar += Ybar;
-      for (std::size_t j = 0; j < i; ++j)
-        if (!Method::a[i][j].is_zero()) kbar[j] += (h * Method::a[i][j].template as<T>()) * Ybar;
-    }
-  }
-  res.z0_bar = std::move(zbar);
+  auto vjp = [&](T t, const State<T>& y, const State<T>& kbar, State<T>& ybar_stage) {
+    g.vjp(ws, adj, t, y.z, kbar.z, kbar.r, !first);
+    first = false;
+    ybar_stage.z = adj.z_bar();
+    ybar_stage.r.setZero();
+  };
+  reverse<Method>(f, vjp, state_at, steps, ybar, res.backward_evaluations, res.vjps);
+  res.z0_bar = std::move(ybar.z);
   res.theta_bar = adj.gradient();
   if (first) nn::for_each_parameter(res.theta_bar, [](auto& p) { p.setZero(); });
 }

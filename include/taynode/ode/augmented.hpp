@@ -47,6 +47,11 @@ struct VectorSpace<Augmented<Z, R>> {
     VR::add_scaled(out.r, y.r, h, c, k.r...);
   }
   template <std::size_t N, class... K>
+  static void scaled_sum(A& out, Real h, const std::array<Real, N>& c, const K&... k) {
+    VZ::scaled_sum(out.z, h, c, k.z...);
+    VR::scaled_sum(out.r, h, c, k.r...);
+  }
+  template <std::size_t N, class... K>
   static Real error_sq_sum(const A& y0, const A& y1, Real h, const Tolerances<Real>& tol,
                            const std::array<Real, N>& c, const K&... k) {
     Real s = VZ::error_sq_sum(y0.z, y1.z, h, tol, c, k.z...);

@@ -24,9 +24,6 @@ enum class StepControl {
   jax,
 };
 
-// The method's own default controller (Hairer's constants for Dopri5 and DOP853).
-struct MethodDefaultController {};
-
 template <class Real>
 struct SolveOptions {
   Real rtol = Real(1e-6);
@@ -46,6 +43,8 @@ struct SolveOptions {
 
   std::variant<MethodDefaultController, PIController<Real>, IntegralController<Real>> controller{};
   StepControl step_control = StepControl::hairer;
+  // (first_step, max_step, fixed_steps / fixed_step_size, controller and step_control choose and
+  // configure the step-size controller; solve() with a controller object takes them from it.)
 
   bool record_step_sizes = false;  // fill SolveStatistics::step_sizes with accepted steps
   // Prepare the interpolant on every accepted step (Hairer's IOUT=2), not only on steps that

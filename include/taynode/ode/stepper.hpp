@@ -52,6 +52,54 @@ constexpr std::array<Coef, M::stages> dop853_e3_mask() {
   return mask;
 }
 
+// The input of stage I, Y_I = y + h Σ_{j<I} a_Ij k_j, over the nonzero a_Ij (the forward step
+// and its reverse form it with the same coefficients, so the same bits).
+template <class M, std::size_t I, class Real>
+struct StageRow {
+  static constexpr std::size_t n = count_nonzero(M::a[I], I);
+  static constexpr auto idx = nonzero_indices<n>(M::a[I], I);
+  static constexpr auto coef = gather<Real>(M::a[I], idx);
+};
+
+// Which stages the reverse of a step needs: stage i is needed if its k enters y1 (b_i ≠ 0) or
+// the input of a later needed stage (then it "feeds"). Dopri5's FSAL stage (b_7 = 0, read by no
+// later stage) is neither.
+template <class M>
+struct StageUse {
+  struct Flags {
+    std::array<bool, M::stages> needed{}, feeds{};
+  };
+  static constexpr Flags flags = [] {
+    Flags f;
+    for (std::size_t i = M::stages; i-- > 0;) {
+      bool fd = false;
+      for (std::size_t j = i + 1; j < M::stages; ++j)
+        if (f.needed[j] && !M::a[j][i].is_zero()) fd = true;
+      f.feeds[i] = fd;
+      f.needed[i] = fd || !M::b[i].is_zero();
+    }
+    return f;
+  }();
+  static constexpr auto needed = flags.needed;
+  static constexpr auto feeds = flags.feeds;
+};
+
+// The terms of k̄_I = h (b_I ȳ1 + Σ_{j>I needed} a_jI Ȳ_j): index j < stages for Ȳ_j, index
+// `stages` for ȳ1.
+template <class M, std::size_t I, class Real>
+struct StageCotangentTerms {
+  static constexpr auto mask = [] {
+    std::array<Coef, M::stages + 1> m{};
+    for (std::size_t j = I + 1; j < M::stages; ++j)
+      if (StageUse<M>::needed[j]) m[j] = M::a[j][I];
+    m[M::stages] = M::b[I];
+    return m;
+  }();
+  static constexpr std::size_t n = count_nonzero(mask);
+  static constexpr auto idx = nonzero_indices<n>(mask);
+  static constexpr auto coef = gather<Real>(mask, idx);
+};
+
 // sum / count. For a power-of-two count (2, 4, 8, … components) the product with the exact
 // reciprocal: the same correctly rounded value, without a division's latency on the path from
 // the error estimate to the next step size.
@@ -252,12 +300,10 @@ class RungeKuttaStepper {
 
   template <std::size_t I, class F>
   TAYNODE_ODE_INLINE void stage(F& f, Real t, const State& y, Real h) {
-    constexpr std::size_t n = count_nonzero(Method::a[I], I);
-    static constexpr auto idx = nonzero_indices<n>(Method::a[I], I);
-    static constexpr auto coef = ode_detail::gather<Real>(Method::a[I], idx);
+    using Row = ode_detail::StageRow<Method, I, Real>;
     // An FSAL method's last stage input is y1 itself.
     State& input = (Method::fsal && I == stages - 1) ? *y1_ : stage_input_;
-    combine(input, y, h, coef, idx);
+    combine(input, y, h, Row::coef, Row::idx);
     f(t + Method::c[I].template as<Real>() * h, input, stage(I));
   }
 
@@ -269,6 +315,113 @@ class RungeKuttaStepper {
     static constexpr auto coef = ode_detail::gather<Real>(arow, idx);
     combine(stage_input_, y, h, coef, idx);
     f(t + Method::dense_c[I].template as<Real>() * h, stage_input_, k[endpoint + 1 + I]);
+  }
+};
+
+// The reverse of one step of RungeKuttaStepper (discretize-then-optimize): the stage inputs are
+// recomputed from the step's start with the forward's combinations, then the cotangent of y1 is
+// pulled back through the stages, last to first:
+//   y1 = y + h Σ b_i k_i,  k_i = f(t + c_i h, Y_i),  Y_i = y + h Σ_{j<i} a_ij k_j
+//   k̄_i = h (b_i ȳ1 + Σ_{j>i} a_ji Ȳ_j),  Ȳ_i = (∂f/∂Y at Y_i)ᵀ k̄_i,  ȳ = ȳ1 + Σ_i Ȳ_i
+// (one fused VectorSpace pass per k̄_i and one for ȳ). Stages that neither enter y1 nor feed a
+// needed stage (Dopri5's FSAL stage) are skipped; f is evaluated only at stages whose k a later
+// needed stage reads. The step sizes are constants (the controller is not differentiated).
+template <class Method, class State>
+class RungeKuttaStepAdjoint {
+ public:
+  using VS = VectorSpace<State>;
+  using Real = typename VS::Real;
+  static constexpr std::size_t stages = Method::stages;
+  using Use = ode_detail::StageUse<Method>;
+
+  // Buffers shaped like `like` (a state or a cotangent).
+  void init(const State& like) {
+    for (auto* group : {&Y_, &k_, &Ybar_})
+      for (auto& x : *group) {
+        VS::resize_like(x, like);
+        x = like;
+      }
+    VS::resize_like(kbar_, like);
+    kbar_ = like;
+  }
+
+  // The inputs of the needed stages of the step (t, y, h), and f(t_i, Y_i, k_i) at the stages
+  // that feed later ones. Returns the number of f calls.
+  template <class F>
+  std::size_t recompute(F& f, Real t, const State& y, Real h) {
+    std::size_t calls = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (recompute_stage<I>(f, t, y, h, calls), ...);
+    }(std::make_index_sequence<stages>{});
+    return calls;
+  }
+
+  // After recompute(f, t, y, h): ybar holds ȳ1 on entry and ȳ (the cotangent of y) on exit.
+  // vjp(t_i, Y_i, k̄_i, Ȳ_i) writes Ȳ_i = (∂f/∂Y at (t_i, Y_i))ᵀ k̄_i (and accumulates any
+  // parameter cotangents itself). Returns the number of vjp calls.
+  template <class Vjp>
+  std::size_t reverse(Vjp& vjp, Real t, const State& y, Real h, State& ybar) {
+    std::size_t calls = 0;
+    [&]<std::size_t... R>(std::index_sequence<R...>) {
+      (reverse_stage<stages - 1 - R>(vjp, t, y, h, ybar, calls), ...);
+    }(std::make_index_sequence<stages>{});
+    constexpr auto mask = [] {
+      std::array<Coef, stages> m{};
+      for (std::size_t j = 0; j < stages; ++j) m[j] = Use::needed[j] ? Coef{1.0, 1.0} : Coef{0.0, 1.0};
+      return m;
+    }();
+    constexpr std::size_t n = count_nonzero(mask);
+    static constexpr auto idx = nonzero_indices<n>(mask);
+    static constexpr auto ones = ode_detail::gather<Real>(mask, idx);
+    [&]<std::size_t... J>(std::index_sequence<J...>) {
+      VS::add_scaled(ybar, ybar, Real(1), ones, Ybar_[idx[J]]...);
+    }(std::make_index_sequence<n>{});
+    return calls;
+  }
+
+ private:
+  std::array<State, stages> Y_, k_, Ybar_;  // stage inputs, derivatives, input cotangents
+  State kbar_;
+
+  static Real stage_time(std::size_t i, Real t, Real h) {
+    return i == 0 ? t : t + Method::c[i].template as<Real>() * h;
+  }
+
+  template <std::size_t I, class F>
+  void recompute_stage(F& f, Real t, const State& y, Real h, std::size_t& calls) {
+    if constexpr (Use::needed[I]) {
+      if constexpr (I > 0) {
+        using Row = ode_detail::StageRow<Method, I, Real>;
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+          VS::add_scaled(Y_[I], y, h, Row::coef, k_[Row::idx[J]]...);
+        }(std::make_index_sequence<Row::n>{});
+      }
+      if constexpr (Use::feeds[I]) {
+        f(stage_time(I, t, h), I == 0 ? y : Y_[I], k_[I]);
+        ++calls;
+      }
+    }
+  }
+
+  template <std::size_t J>
+  const State& cotangent_term(const State& ybar) const {
+    if constexpr (J == stages)
+      return ybar;
+    else
+      return Ybar_[J];
+  }
+
+  template <std::size_t I, class Vjp>
+  void reverse_stage(Vjp& vjp, Real t, const State& y, Real h, const State& ybar,
+                     std::size_t& calls) {
+    if constexpr (Use::needed[I]) {
+      using Terms = ode_detail::StageCotangentTerms<Method, I, Real>;
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        VS::scaled_sum(kbar_, h, Terms::coef, cotangent_term<Terms::idx[J]>(ybar)...);
+      }(std::make_index_sequence<Terms::n>{});
+      vjp(stage_time(I, t, h), I == 0 ? y : Y_[I], std::as_const(kbar_), Ybar_[I]);
+      ++calls;
+    }
   }
 };
 

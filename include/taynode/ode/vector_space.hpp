@@ -6,6 +6,8 @@
 //   size(x)                                number of scalar components (the RMS divisor)
 //   resize_like(dst, src)                  allocate dst with the shape of src (once per solve)
 //   add_scaled(out, y, h, c, k...)         out = y + h·(Σ c_j k_j)  — one fused pass
+//   scaled_sum(out, h, c, k...)            out = h·(Σ c_j k_j)  — one fused pass (the reverse
+//                                          sweep of a step, RungeKuttaStepAdjoint, only)
 //   error_sq_sum(y0, y1, h, tol, c, k...)  Σ_i ((Σ_j c_j k_j,i)·h / sk_i)², sk_i = atol_i +
 //                                          rtol_i·max(|y0_i|, |y1_i|)   — one fused pass
 //   scaled_sq_norm(x, y0, tol)             Σ_i (x_i / sk_i)²,  sk_i = atol_i + rtol_i·|y0_i|
@@ -163,6 +165,17 @@ struct VectorSpace<S> {
   }
 
   template <std::size_t N, class... K>
+  static void scaled_sum(S& out, Real h, const std::array<Real, N>& c, const K&... k) {
+    static_assert(N == sizeof...(K) && N > 0);
+    if constexpr (N == 1) {
+      out = (h * c[0]) * (k, ...);
+    } else {
+      [&]<std::size_t... I>(std::index_sequence<I...>) { out = h * (... + (c[I] * k)); }(
+          std::make_index_sequence<N>{});
+    }
+  }
+
+  template <std::size_t N, class... K>
   TAYNODE_ODE_INLINE static Real error_sq_sum(const S& y0, const S& y1, Real h, const Tolerances<Real>& tol,
                            const std::array<Real, N>& c, const K&... k) {
     using std::abs;
@@ -282,6 +295,18 @@ struct VectorSpace<S> {
     } else {
       [&]<std::size_t... I>(std::index_sequence<I...>) TAYNODE_ODE_INLINE_LAMBDA {
         out.array() = y.array() + h * (... + (c[I] * k.array()));
+      }(std::make_index_sequence<N>{});
+    }
+  }
+
+  template <std::size_t N, class... K>
+  static void scaled_sum(S& out, Real h, const std::array<Real, N>& c, const K&... k) {
+    static_assert(N == sizeof...(K) && N > 0);
+    if constexpr (N == 1) {
+      out.array() = (h * c[0]) * (k.array(), ...);
+    } else {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        out.array() = h * (... + (c[I] * k.array()));
       }(std::make_index_sequence<N>{});
     }
   }
