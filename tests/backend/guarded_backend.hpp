@@ -243,6 +243,12 @@ struct Guarded {
     return Cpu::sum_of_products(m, n, x, ldx, v, incv);
   }
   template <class T>
+  static T sum(Index n, const T* x) {
+    count("sum");
+    ours(x);
+    return Cpu::sum(n, x);
+  }
+  template <class T>
   static void row_squared_norms(Index m, Index n, const T* x, Index ldx, T* out) {
     count("row_squared_norms");
     ours(x, out);

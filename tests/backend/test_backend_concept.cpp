@@ -16,7 +16,7 @@ using taynode::backend::SeriesBackend;
 
 enum class Omit {
   none, buffer, buffer_resize, mirror, matrix, vector, view, const_view, upload, download, copy, fill, gemm_nt,
-  gemm_nn, gemm_tn, add_row, axpy, scale, column_sums, sum_of_products, row_squared_norms, for_each, for_each_2d,
+  gemm_nn, gemm_tn, add_row, axpy, scale, column_sums, sum_of_products, sum, row_squared_norms, for_each, for_each_2d,
   sigmoid_values, tanh_values, softplus_values, exp_values, log_values, count
 };
 
@@ -107,6 +107,10 @@ struct Probe : Maybe<O != Omit::buffer, BufferType<O>>,
   static void column_sums(Index, Index, T, const T*, Index, T*, Index) requires(O != Omit::column_sums) {}
   template <class T>
   static T sum_of_products(Index, Index, const T*, Index, const T*, Index) requires(O != Omit::sum_of_products) {
+    return T(0);
+  }
+  template <class T>
+  static T sum(Index, const T*) requires(O != Omit::sum) {
     return T(0);
   }
   template <class T>

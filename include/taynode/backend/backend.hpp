@@ -33,6 +33,8 @@
 //   upload(n, host, x), download(n, x, host)  host → backend memory, backend memory → host
 //   column_sums(m, n, α, x, ldx, y, incy)     y_j += α·Σ_i x(i, j)   (y at increment incy)
 //   sum_of_products(m, n, x, ldx, v, incv)    Σ_i Σ_j x(i, j)·v_j, returned to the host
+//   sum(n, x)                                 Σ_i x_i, returned to the host (error norms; the
+//                                              order of Eigen's reduction of a contiguous array)
 //   row_squared_norms(m, n, x, ldx, out)      out_i = Σ_j x(i, j)²
 //   for_each(n, kernel)                       kernel(i) for i in [0, n); elements independent
 //   for_each_2d(rows, cols, kernel)           kernel(r, c); elements independent
@@ -106,6 +108,7 @@ concept SeriesBackend = requires(const double* cp, double* p, double a, Index n,
   B::scale(n, a, p);
   B::column_sums(n, n, a, cp, n, p, n);
   { B::sum_of_products(n, n, cp, n, cp, n) } -> std::convertible_to<double>;
+  { B::sum(n, cp) } -> std::convertible_to<double>;
   B::row_squared_norms(n, n, cp, n, p);
   // kernels
   B::for_each(n, detail::Kernel1d{});

@@ -145,6 +145,12 @@ struct Cpu {
     if (alpha == T(1)) Y += X.colwise().sum();
     else Y += alpha * X.colwise().sum();
   }
+  // Σ_i x_i, Eigen's reduction (so a sum of terms written to memory has the bits of Eigen's sum
+  // of the same terms as an expression: both start at index 0 when x is aligned).
+  template <class T>
+  static T sum(Index n, const T* x) {
+    return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, n).sum();
+  }
   // Σ_i Σ_j x(i, j)·v_j (v at increment incv): the time cotangent Σ ȳ w_t of a time column.
   template <class T>
   static T sum_of_products(Index m, Index n, const T* x, Index ldx, const T* v, Index incv) {

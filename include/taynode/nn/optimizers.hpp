@@ -76,6 +76,7 @@ struct OptimizerState {
 
 // The update rules, one element at a time (i indexes one tensor).
 namespace rules {
+using backend::Index;
 // v ← μ v + g;  θ ← θ − η v
 template <class T>
 struct SgdMomentumKernel {
