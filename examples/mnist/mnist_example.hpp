@@ -103,9 +103,13 @@ struct Settings {
     throw std::invalid_argument("--reg must be one of none, r2, r3, r4, r5, r6, rnode (got '" + reg + "')");
   }
   bool adaptive() const { return steps == 0; }
-  // The factor of the batch-mean integral r in the loss: λ for R_K; 1 for RNODE, whose weights
-  // λ_kin, λ_fro sit inside its integrand (ad::RnodeRegularizer).
-  double reg_weight() const { return reg == "rnode" ? 1.0 : lambda; }
+  // The factor of the batch mean of r(1) in the loss. The weights sit inside the integrands
+  // (ad::TaylorRegularizer{K, λ}, ad::RnodeRegularizer{ε, λ_kin, λ_fro}; docs/ad.md), so it is 1,
+  // except for R_K with λ = 0: then r is R_K itself (weight 1, logged as a diagnostic) and the
+  // loss does not include it.
+  double reg_weight() const { return reg != "rnode" && lambda == 0 ? 0.0 : 1.0; }
+  // λ of the R_K integrand (1 when λ = 0: see reg_weight).
+  double taylor_weight() const { return lambda == 0 ? 1.0 : lambda; }
   std::string run_label() const {
     if (!label.empty()) return label;
     if (reg == "none") return "none";
@@ -367,7 +371,10 @@ class Trainer {
     };
     auto sg = std::visit(
         [&](auto m) {
-          if (!rnode_) return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), K_, m, options_, g_, cot);
+          if (!rnode_) {
+            const taynode::ad::TaylorRegularizer<T> rk{K_, T(s_.taylor_weight())};
+            return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rk, m, options_, g_, cot);
+          }
           // RNODE: fresh Rademacher ε per iteration, a function of (seed, iteration) so that a
           // resumed run draws the same (as the reference, which splits its key every iteration).
           std::seed_seq seq{std::uint32_t(s_.seed), std::uint32_t(s_.seed >> 32), std::uint32_t(iteration()), 0x726e6f64u};

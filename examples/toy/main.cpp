@@ -99,10 +99,10 @@ void train(Model& m, const Settings& s) {
     auto loss = [&](const Mat& z1, const Vec&, Mat& z1_bar, Vec& r1_bar) {
       mse = (z1 - y).squaredNorm() / B;
       z1_bar = (2 / B) * (z1 - y);
-      r1_bar.setConstant(m.lambda / B);
+      r1_bar.setConstant(1 / B);  // the weight λ sits in the integrand
     };
-    auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, grid, {}, loss);
-    m.final_train_loss = mse + m.lambda * g.r1.mean();
+    auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, ad::TaylorRegularizer<double>{K, m.lambda}, RK4{}, grid, {}, loss);
+    m.final_train_loss = mse + g.r1.mean();
     auto grads = nn::parameter_refs(g.theta_bar);
     opt.step(params, grads);
   }

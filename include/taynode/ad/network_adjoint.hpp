@@ -15,10 +15,14 @@
 //
 // Results (overwritten by each call unless `accumulate`): z_bar() (batch × dim), gradient()
 // (an nn::Sequential of the network's shape holding ∂L/∂θ for every parameter array), t_bar()
-// (∂L/∂t, summed over the batch). CPU backend only (host GEMMs; see docs/ad.md).
+// (∂L/∂t, summed over the batch). Generic over the backend: every operation is a Backend call on
+// the workspace's series, its parameter mirrors and gradient buffers in backend memory; for
+// backend::Cpu the gradient buffers are the arrays of gradient() itself, for other backends
+// gradient() downloads them (gradient_data(i) points at them in backend memory).
 
-#include <algorithm>
+#include <cstddef>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -26,18 +30,35 @@
 #include <Eigen/Core>
 
 #include "taynode/ad/series_adjoint.hpp"
+#include "taynode/backend/matrix.hpp"
 #include "taynode/nn/layers.hpp"
 #include "taynode/taylor/network_taylor.hpp"
 
 namespace taynode::ad {
 
+namespace detail {
+// x̄[r, c] += (s·r̄[r])·x[r, c]: the cotangent of r_r = s/2·||x_r||² seeded into x̄.
 template <class T>
+struct RowScaledAxpyKernel {
+  T scale;
+  const T *rb, *x;
+  T* xb;
+  Index cols;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
+    xb[r * cols + c] += (scale * rb[r]) * x[r * cols + c];
+  }
+};
+}  // namespace detail
+
+template <class T, class Backend = backend::Cpu>
 class NetworkAdjoint {
  public:
-  using SeriesType = Series<T, backend::Cpu>;
+  using SeriesType = Series<T, Backend>;
   using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-  using Workspace = NetworkTaylor<T, backend::Cpu>;
+  using Workspace = NetworkTaylor<T, Backend>;
+  using ConstView = typename Backend::template ConstView<T>;
+  using Input = backend::InputMatrix<Backend, T>;
 
   // Cotangent storage shaped like the workspace's series; ws (and its network) must outlive this.
   explicit NetworkAdjoint(const Workspace& ws) : ws_(&ws), grad_(ws.network()) {
@@ -57,67 +78,117 @@ class NetworkAdjoint {
       shape(adj_[l].gate_s, ws.layer_gate_s(l));
       shape(adj_[l].gate_e, ws.layer_gate_e(l));
     }
-    nn::for_each_parameter(grad_, [](auto& p) { p.setZero(); });
+    // Gradient storage: the arrays of grad_ (host backends) or one buffer per array; per layer
+    // the pointers the reverse sweep accumulates into (the order of nn::for_each_parameter).
+    std::size_t count = 0;
+    nn::for_each_parameter(grad_, [&](auto&) { ++count; });
+    buffers_.reserve(count);
+    nn::for_each_parameter(grad_, [&](auto& p) {
+      if constexpr (backend::eigen_host<Backend>) {
+        arrays_.push_back({p.data(), p.size()});
+      } else {
+        buffers_.emplace_back(std::size_t(p.size()));
+        arrays_.push_back({buffers_.back().data(), p.size()});
+      }
+    });
+    std::size_t i = 0;
+    grads_.resize(net.layers.size());
+    for (std::size_t l = 0; l < net.layers.size(); ++l)
+      std::visit(
+          [&](const auto& layer) {
+            if constexpr (requires { layer.weight; }) {
+              grads_[l].w = arrays_[i++].data;
+              grads_[l].b = arrays_[i++].data;
+              grads_[l].ldw = layer.weight.cols();
+            }
+            if constexpr (requires { layer.gate_weight; }) {
+              grads_[l].gw = arrays_[i++].data;
+              grads_[l].gb = arrays_[i++].data;
+              grads_[l].tw = arrays_[i++].data;
+            }
+          },
+          net.layers[l]);
+    zero_gradient();
   }
+  // Buffers hold pointers into themselves (grad_, buffers_): not copyable or movable.
+  NetworkAdjoint(const NetworkAdjoint&) = delete;
+  NetworkAdjoint& operator=(const NetworkAdjoint&) = delete;
 
-  const Eigen::Map<const RowMatrix> z_bar() const { return input_bar_.matrix(0); }
+  ConstView z_bar() const { return input_bar_.view(0); }
   // Cotangent of the input series' coefficient k (k = 1 after a Frobenius VJP: ε̄).
   const SeriesType& input_bar() const { return input_bar_; }
-  const nn::Sequential<T>& gradient() const { return grad_; }
+  // ∂L/∂θ shaped like the network, on the host (downloaded from backend memory where that differs).
+  const nn::Sequential<T>& gradient() const {
+    if constexpr (!backend::eigen_host<Backend>) {
+      std::size_t i = 0;
+      nn::for_each_parameter(grad_, [&](auto& p) {
+        Backend::download(p.size(), arrays_[i].data, p.data());
+        ++i;
+      });
+    }
+    return grad_;
+  }
+  // Parameter array i (the order of nn::for_each_parameter) of ∂L/∂θ in backend memory, and its size.
+  std::size_t gradient_arrays() const { return arrays_.size(); }
+  const T* gradient_data(std::size_t i) const { return arrays_.at(i).data; }
+  Index gradient_size(std::size_t i) const { return arrays_.at(i).size; }
   T t_bar() const { return t_bar_; }
 
   // VJP of f(t, z), after ws.evaluate(t, z): L = Σ f̄ ⊙ f.
-  template <class DF>
-  void dynamics(T t, const Eigen::MatrixBase<DF>& f_bar, bool accumulate = false) {
+  void dynamics(T t, const Input& f_bar, bool accumulate = false) {
+    check_state(f_bar, "f_bar");
     begin(0, accumulate);
-    adj_.back().out.matrix(0) += f_bar;
+    Backend::axpy(f_bar.size(), T(1), f_bar.data(), adj_.back().out.coefficient(0));
     reverse_pass(0, TimeSeries<T>{t, T(1)});
     parameters(0, TimeSeries<T>{t, T(1)});
   }
 
-  // VJP of the R_K integrand r_b = (1/D)||z_b^(K)||² and of f = z', after ws.ode_coefficients(t, z, K)
+  // VJP of the R_K integrand r_b = (1/D)·||z_b^(K)||² and of f = z', after ws.ode_coefficients(t, z, K)
   // (as reg::taylor_integrand runs it): L = Σ f̄ ⊙ f + Σ_b r̄_b r_b.
-  template <class DF, class DR>
-  void taylor_integrand(T t, int K, const Eigen::MatrixBase<DF>& f_bar, const Eigen::MatrixBase<DR>& r_bar,
-                        bool accumulate = false) {
+  void taylor_integrand(T t, int K, const Input& f_bar, const Input& r_bar, bool accumulate = false) {
     if (K < 1 || K > ws_->max_order()) throw std::invalid_argument("taynode::ad::taylor_integrand: 1 <= K <= max_order");
+    check_state(f_bar, "f_bar");
+    check_batch(r_bar);
     begin(K, accumulate);
     const auto& c = ws_->state();
     T factorial(1);
     for (int j = 2; j <= K; ++j) factorial *= T(j);
     const T scale = T(2) * factorial * factorial / T(c.cols());
-    input_bar_.matrix(K) += (scale * r_bar).asDiagonal() * c.matrix(K);
-    input_bar_.matrix(1) += f_bar;
+    seed_squares(scale, r_bar, c.coefficient(K), input_bar_.coefficient(K));
+    Backend::axpy(f_bar.size(), T(1), f_bar.data(), input_bar_.coefficient(1));
     const TimeSeries<T> ts{t, T(1)};
     SeriesType& yb = adj_.back().out;
     for (int k = K - 1; k >= 0; --k) {
-      yb.matrix(k) += rules::inverse<T>(k + 1) * input_bar_.matrix(k + 1);  // z_{k+1} = f_k/(k+1)
+      // z_{k+1} = f_k/(k+1)
+      Backend::axpy(yb.size(), rules::inverse<T>(k + 1), input_bar_.coefficient(k + 1), yb.coefficient(k));
       reverse_pass(k, ts);
     }
     parameters(K - 1, ts);
   }
 
-  // VJP of the kinetic integrand r_b = (1/D)||f_b||² and of f, after ws.evaluate(t, z).
-  template <class DF, class DR>
-  void kinetic_integrand(T t, const Eigen::MatrixBase<DF>& f_bar, const Eigen::MatrixBase<DR>& r_bar,
-                         bool accumulate = false) {
-    const auto f = ws_->output().matrix(0);
+  // VJP of the kinetic integrand r_b = (1/D)·||f_b||² and of f, after ws.evaluate(t, z).
+  void kinetic_integrand(T t, const Input& f_bar, const Input& r_bar, bool accumulate = false) {
+    check_state(f_bar, "f_bar");
+    check_batch(r_bar);
+    const auto& out = ws_->output();
     begin(0, accumulate);
-    adj_.back().out.matrix(0) += f_bar;
-    adj_.back().out.matrix(0) += (T(2) / T(f.cols()) * r_bar).asDiagonal() * f;
+    SeriesType& yb = adj_.back().out;
+    Backend::axpy(f_bar.size(), T(1), f_bar.data(), yb.coefficient(0));
+    seed_squares(T(2) / T(out.cols()), r_bar, out.coefficient(0), yb.coefficient(0));
     reverse_pass(0, TimeSeries<T>{t, T(1)});
     parameters(0, TimeSeries<T>{t, T(1)});
   }
 
-  // VJP of the Frobenius integrand r_b = (1/D)||(J ε)_b||² and of f, after ws.jvp(t, z, ε)
-  // (an order-1 push with t1 = 0). ε̄ is left in input_bar().matrix(1).
-  template <class DF, class DR>
-  void jacobian_frobenius_integrand(T t, const Eigen::MatrixBase<DF>& f_bar, const Eigen::MatrixBase<DR>& r_bar,
-                                    bool accumulate = false) {
+  // VJP of the Frobenius integrand r_b = (1/D)·||(J ε)_b||² and of f, after ws.jvp(t, z, ε)
+  // (an order-1 push with t1 = 0). ε̄ is left in input_bar() (coefficient 1).
+  void jacobian_frobenius_integrand(T t, const Input& f_bar, const Input& r_bar, bool accumulate = false) {
+    check_state(f_bar, "f_bar");
+    check_batch(r_bar);
     const auto& out = ws_->output();
     begin(1, accumulate);
-    adj_.back().out.matrix(0) += f_bar;
-    adj_.back().out.matrix(1) += (T(2) / T(out.cols()) * r_bar).asDiagonal() * out.matrix(1);
+    SeriesType& yb = adj_.back().out;
+    Backend::axpy(f_bar.size(), T(1), f_bar.data(), yb.coefficient(0));
+    seed_squares(T(2) / T(out.cols()), r_bar, out.coefficient(1), yb.coefficient(1));
     const TimeSeries<T> ts{t, T(0)};
     reverse_pass(1, ts);
     reverse_pass(0, ts);
@@ -128,9 +199,34 @@ class NetworkAdjoint {
   struct LayerAdjoint {
     SeriesType out, aux1, aux2, gate_u, gate_s, gate_e;
   };
+  struct Array {
+    T* data;
+    Index size;
+  };
+  struct LayerGradient {
+    T *w = nullptr, *b = nullptr, *gw = nullptr, *gb = nullptr, *tw = nullptr;
+    Index ldw = 0;
+  };
+
+  void check_state(const Input& x, const char* what) const {
+    if (x.rows() != ws_->batch() || x.cols() != ws_->dim())
+      throw std::invalid_argument(std::string("taynode::ad::NetworkAdjoint: ") + what + " must be batch × dim");
+  }
+  void check_batch(const Input& r) const {
+    if (r.size() != ws_->batch())
+      throw std::invalid_argument("taynode::ad::NetworkAdjoint: r_bar must have batch entries");
+  }
+  // x̄ += (s·r̄_b)·x per row b, x and x̄ batch × dim.
+  void seed_squares(T scale, const Input& r_bar, const T* x, T* xb) {
+    Backend::for_each_2d(ws_->batch(), ws_->dim(),
+                         detail::RowScaledAxpyKernel<T>{scale, r_bar.data(), x, xb, ws_->dim()});
+  }
 
   static void zero(SeriesType& s, int top) {
-    if (s.cols() > 0) std::fill(s.data(), s.data() + (top + 1) * s.size(), T(0));
+    if (s.cols() > 0) Backend::fill((top + 1) * s.size(), T(0), s.data());
+  }
+  void zero_gradient() {
+    for (const Array& a : arrays_) Backend::fill(a.size, T(0), a.data);
   }
   void begin(int top, bool accumulate) {
     zero(input_bar_, top);
@@ -143,14 +239,12 @@ class NetworkAdjoint {
       zero(a.gate_e, top);
     }
     if (!accumulate) {
-      nn::for_each_parameter(grad_, [](auto& p) { p.setZero(); });
+      zero_gradient();
       t_bar_ = T(0);
     }
   }
   // The time enters only through its coefficients t_0 = t (every order) and t_1 (fixed): keep t̄_0.
-  void add_t_bar(int k, T v) {
-    if (k == 0) t_bar_ += v;
-  }
+  void add_t_bar(T v) { t_bar_ += v; }
 
   // Adjoint of pass k: layers last to first, each layer's adjoint step of order k.
   void reverse_pass(int k, TimeSeries<T> t) {
@@ -159,15 +253,17 @@ class NetworkAdjoint {
       const SeriesType& x = l == 0 ? ws_->input() : ws_->layer_output(l - 1);
       SeriesType& xb = l == 0 ? input_bar_ : adj_[l - 1].out;
       LayerAdjoint& a = adj_[l];
+      const auto p = ws_->layer_parameters(l);
       std::visit(
           [&](const auto& layer) {
             using L = std::remove_cvref_t<decltype(layer)>;
             if constexpr (std::is_same_v<L, nn::Linear<T>>) {
-              linear_input_adjoint_step(k, a.out, layer.weight.data(), layer.weight.cols(), xb);
+              linear_input_adjoint_step(k, a.out, p.w, p.ldw, xb);
             } else if constexpr (std::is_same_v<L, nn::ConcatLinear<T>>) {
-              add_t_bar(k, concat_time_linear_input_adjoint_step(k, a.out, layer.weight.data(), layer.weight.cols(), xb));
+              linear_input_adjoint_step(k, a.out, p.w + 1, p.ldw, xb);
+              if (k == 0) add_t_bar(concat_time_linear_time_adjoint(k, a.out, p.w, p.ldw));
             } else if constexpr (std::is_same_v<L, nn::ConcatSquash<T>>) {
-              concat_squash_adjoint_step(k, t, l, layer, xb);
+              concat_squash_adjoint_step(k, t, l, xb);
             } else if constexpr (std::is_same_v<L, nn::Sigmoid>) {
               sigmoid_adjoint_step(k, x, ws_->layer_output(l), ws_->layer_aux1(l), xb, a.out, a.aux1);
             } else if constexpr (std::is_same_v<L, nn::Tanh>) {
@@ -183,22 +279,25 @@ class NetworkAdjoint {
   }
 
   // y = (W x + b) ⊙ σ(u) + w_b t,  u = w_g t + b_g  (one row, broadcast over the batch)
-  void concat_squash_adjoint_step(int k, TimeSeries<T> t, std::size_t l, const nn::ConcatSquash<T>& layer,
-                                  SeriesType& xb) {
+  void concat_squash_adjoint_step(int k, TimeSeries<T> t, std::size_t l, SeriesType& xb) {
     LayerAdjoint& a = adj_[l];
-    auto& g = std::get<nn::ConcatSquash<T>>(grad_.layers[l]);
+    const auto p = ws_->layer_parameters(l);
+    const LayerGradient& g = grads_[l];
     const T tk = t.coefficient(k);
-    const auto yb = a.out.matrix(k);
-    if (tk != T(0)) g.time_weight += tk * yb.colwise().sum().transpose();
-    add_t_bar(k, (yb * layer.time_weight).sum());
+    const Index rows = a.out.rows(), out = a.out.cols();
+    const T* yb = a.out.coefficient(k);
+    if (tk != T(0)) Backend::column_sums(rows, out, tk, yb, out, g.tw, Index(1));
+    if (k == 0) add_t_bar(Backend::sum_of_products(rows, out, yb, out, p.tw, Index(1)));
     product_broadcast_row_adjoint_step(k, ws_->layer_aux1(l), ws_->layer_gate_s(l), a.aux1, a.gate_s, a.out);
     sigmoid_adjoint_step(k, ws_->layer_gate_u(l), ws_->layer_gate_s(l), ws_->layer_gate_e(l), a.gate_u, a.gate_s,
                          a.gate_e);
-    const auto ub = a.gate_u.matrix(k).row(0).transpose();
-    if (tk != T(0)) g.gate_weight += tk * ub;
-    if (k == 0) g.gate_bias += ub;
-    add_t_bar(k, ub.dot(layer.gate_weight));
-    linear_input_adjoint_step(k, a.aux1, layer.weight.data(), layer.weight.cols(), xb);
+    const T* ub = a.gate_u.coefficient(k);  // 1 × out
+    if (tk != T(0)) Backend::axpy(out, tk, ub, g.gw);
+    if (k == 0) {
+      Backend::axpy(out, T(1), ub, g.gb);
+      add_t_bar(Backend::sum_of_products(Index(1), out, ub, out, p.gw, Index(1)));
+    }
+    linear_input_adjoint_step(k, a.aux1, p.w, p.ldw, xb);
   }
 
   // Weight and bias cotangents, one stacked GEMM per layer over orders 0..top.
@@ -206,55 +305,55 @@ class NetworkAdjoint {
     const auto& net = ws_->network();
     for (std::size_t l = 0; l < net.layers.size(); ++l) {
       const SeriesType& x = l == 0 ? ws_->input() : ws_->layer_output(l - 1);
+      const LayerGradient& g = grads_[l];
       std::visit(
-          [&](auto& g) {
-            using L = std::remove_cvref_t<decltype(g)>;
+          [&](const auto& layer) {
+            using L = std::remove_cvref_t<decltype(layer)>;
             if constexpr (std::is_same_v<L, nn::Linear<T>>) {
-              linear_parameter_adjoint(top, x, adj_[l].out, g.weight.data(), g.weight.cols(), g.bias.data());
+              linear_parameter_adjoint(top, x, adj_[l].out, g.w, g.ldw, g.b);
             } else if constexpr (std::is_same_v<L, nn::ConcatLinear<T>>) {
-              concat_time_linear_parameter_adjoint(top, t, x, adj_[l].out, g.weight.data(), g.weight.cols(),
-                                                   g.bias.data());
+              concat_time_linear_parameter_adjoint(top, t, x, adj_[l].out, g.w, g.ldw, g.b);
             } else if constexpr (std::is_same_v<L, nn::ConcatSquash<T>>) {
-              linear_parameter_adjoint(top, x, adj_[l].aux1, g.weight.data(), g.weight.cols(), g.bias.data());
+              linear_parameter_adjoint(top, x, adj_[l].aux1, g.w, g.ldw, g.b);
             }
           },
-          grad_.layers[l]);
+          net.layers[l]);
     }
   }
 
   const Workspace* ws_;
-  nn::Sequential<T> grad_;
+  mutable nn::Sequential<T> grad_;  // host backends: the gradient itself; others: its download
+  std::vector<typename Backend::template Buffer<T>> buffers_;  // other backends: the gradient
+  std::vector<Array> arrays_;
+  std::vector<LayerGradient> grads_;
   std::vector<LayerAdjoint> adj_;
   SeriesType input_bar_;
   T t_bar_ = T(0);
 };
 
 // Forward and backward in one call: the workspace runs the forward pass, adj the reverse.
-template <class T, class DZ, class DF>
-void vjp_dynamics(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t, const Eigen::MatrixBase<DZ>& z,
-                  const Eigen::MatrixBase<DF>& f_bar, bool accumulate = false) {
+template <class T, class B, class Z, class F>
+void vjp_dynamics(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj, std::type_identity_t<T> t, const Z& z,
+                  const F& f_bar, bool accumulate = false) {
   ws.evaluate(t, z);
   adj.dynamics(t, f_bar, accumulate);
 }
-template <class T, class DZ, class DF, class DR>
-void vjp_taylor_integrand(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t, const Eigen::MatrixBase<DZ>& z, int K,
-                          const Eigen::MatrixBase<DF>& f_bar, const Eigen::MatrixBase<DR>& r_bar,
-                          bool accumulate = false) {
+template <class T, class B, class Z, class F, class R>
+void vjp_taylor_integrand(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj, std::type_identity_t<T> t, const Z& z,
+                          int K, const F& f_bar, const R& r_bar, bool accumulate = false) {
   if (K < 1 || K > ws.max_order()) throw std::invalid_argument("taynode::ad::vjp_taylor_integrand: 1 <= K <= max_order");
   ws.ode_coefficients(t, z, K);
   adj.taylor_integrand(t, K, f_bar, r_bar, accumulate);
 }
-template <class T, class DZ, class DF, class DR>
-void vjp_kinetic_integrand(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t, const Eigen::MatrixBase<DZ>& z,
-                           const Eigen::MatrixBase<DF>& f_bar, const Eigen::MatrixBase<DR>& r_bar,
-                           bool accumulate = false) {
+template <class T, class B, class Z, class F, class R>
+void vjp_kinetic_integrand(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj, std::type_identity_t<T> t, const Z& z,
+                           const F& f_bar, const R& r_bar, bool accumulate = false) {
   ws.evaluate(t, z);
   adj.kinetic_integrand(t, f_bar, r_bar, accumulate);
 }
-template <class T, class DZ, class DE, class DF, class DR>
-void vjp_jacobian_frobenius_integrand(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t,
-                                      const Eigen::MatrixBase<DZ>& z, const Eigen::MatrixBase<DE>& eps,
-                                      const Eigen::MatrixBase<DF>& f_bar, const Eigen::MatrixBase<DR>& r_bar,
+template <class T, class B, class Z, class E, class F, class R>
+void vjp_jacobian_frobenius_integrand(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj, std::type_identity_t<T> t,
+                                      const Z& z, const E& eps, const F& f_bar, const R& r_bar,
                                       bool accumulate = false) {
   ws.jvp(t, z, eps);
   adj.jacobian_frobenius_integrand(t, f_bar, r_bar, accumulate);

@@ -5,15 +5,14 @@
 // (complete when called in the order k = K..0) and accumulates (+=) into the cotangents of the
 // inputs' coefficients 0..k and of the outputs'/auxiliaries' coefficients 0..k−1. Elementwise
 // steps apply the per-element adjoints of ad/rules_adjoint.hpp through Backend::for_each, as the
-// forward steps apply jet/rules.hpp; the linear maps use GEMMs (host Eigen for now: the adjoint
-// needs C += A·B and C += Aᵀ·B, which backend/ does not expose yet; see docs/ad.md).
+// forward steps apply jet/rules.hpp; the linear maps are the backend's GEMMs (C += A·B for x̄,
+// C += Aᵀ·B for W̄), bias and time cotangents its column sums — nothing here touches memory
+// outside Backend calls, so the steps run on any backend.
 //
 // Cotangents are Series of the same shapes as the forward series; the caller zeroes them.
 
 #include <cassert>
 #include <type_traits>
-
-#include <Eigen/Core>
 
 #include "taynode/ad/rules_adjoint.hpp"
 #include "taynode/config.hpp"
@@ -138,12 +137,18 @@ struct SquaredNormRowAdjointKernel {
   }
 };
 
+// x̄[r, c] += s·ȳ[r] (mean over the columns) or s·ȳ[c] (mean over the rows).
 template <class T>
-using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using ConstMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>;
-template <class T>
-using Map = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
+struct BroadcastAxpyKernel {
+  T scale;
+  const T* yb;
+  T* xb;
+  Index cols;
+  bool per_row;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
+    xb[r * cols + c] += scale * yb[per_row ? r : c];
+  }
+};
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -218,13 +223,13 @@ void squared_norm_rows_adjoint_step(int k, const Series<T, B>& x, Series<T, B>& 
 template <class T, class B>
 void mean_cols_adjoint_step(int k, Series<T, B>& xb, const Series<T, B>& yb) {
   const T scale = T(1) / T(xb.cols());
-  xb.matrix(k).colwise() += scale * yb.matrix(k).col(0);
+  B::for_each_2d(xb.rows(), xb.cols(), detail::BroadcastAxpyKernel<T>{scale, yb.coefficient(k), xb.coefficient(k), xb.cols(), true});
 }
 // y (1 × cols) = mean over the rows: x̄_k[r, c] += ȳ_k[c]/rows
 template <class T, class B>
 void mean_rows_adjoint_step(int k, Series<T, B>& xb, const Series<T, B>& yb) {
   const T scale = T(1) / T(xb.rows());
-  xb.matrix(k).rowwise() += scale * yb.matrix(k).row(0);
+  B::for_each_2d(xb.rows(), xb.cols(), detail::BroadcastAxpyKernel<T>{scale, yb.coefficient(k), xb.coefficient(k), xb.cols(), false});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,43 +237,43 @@ void mean_rows_adjoint_step(int k, Series<T, B>& xb, const Series<T, B>& yb) {
 // parameter cotangent is ONE stacked GEMM over all orders at the end of a reverse sweep:
 //   input:      x̄_k += ȳ_k W                              (one GEMM per order)
 //   parameters: W̄ += Σ_{k ≤ top} ȳ_kᵀ x_k = Ȳᵀ X (stacked),  b̄ += Σ_rows ȳ_0.
+// W, W̄ and b̄ are in the backend's memory (the workspace's parameter mirrors, the gradient buffers).
 
 template <class T, class B>
 void linear_input_adjoint_step(int k, const Series<T, B>& yb, const T* w, Index ldw, Series<T, B>& xb) {
-  const detail::ConstMap<T> W(w, yb.cols(), xb.cols(), Eigen::OuterStride<>(ldw));
-  auto Xb = xb.matrix(k);
-  const auto Yb = yb.matrix(k);
-  if (Xb.rows() == 1) Xb.row(0).noalias() += Yb.row(0) * W;
-  else Xb.noalias() += Yb * W;
+  assert(yb.rows() == xb.rows());
+  B::gemm_nn(yb.rows(), xb.cols(), yb.cols(), yb.coefficient(k), yb.cols(), w, ldw, xb.coefficient(k), xb.cols(), T(1),
+             T(1));
 }
 // Coefficients 0..top. wb: out × in cotangent with leading dimension ldwb; bb: out (may be null).
 template <class T, class B>
 void linear_parameter_adjoint(int top, const Series<T, B>& x, const Series<T, B>& yb, T* wb, Index ldwb, T* bb) {
   assert(x.rows() == yb.rows() && top <= x.order() && top <= yb.order());
   const Index n = (top + 1) * x.rows();
-  const detail::ConstMap<T> X(x.data(), n, x.cols(), Eigen::OuterStride<>(x.cols()));
-  const detail::ConstMap<T> Yb(yb.data(), n, yb.cols(), Eigen::OuterStride<>(yb.cols()));
-  detail::Map<T> Wb(wb, yb.cols(), x.cols(), Eigen::OuterStride<>(ldwb));
-  Wb.noalias() += Yb.transpose() * X;
-  if (bb) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(bb, yb.cols()) += yb.matrix(0).colwise().sum();
+  B::gemm_tn(yb.cols(), x.cols(), n, yb.data(), yb.cols(), x.data(), x.cols(), wb, ldwb, T(1), T(1));
+  if (bb) B::column_sums(yb.rows(), yb.cols(), T(1), yb.coefficient(0), yb.cols(), bb, Index(1));
 }
 
 // y = [t, x] Wᵀ + b with the time column first (series::concat_time_linear_step), W = [w_t | W_x]:
-// x̄_k += ȳ_k W_x; returns t̄_k = Σ ȳ_k w_t (the cotangent of the time series' coefficient k).
+// x̄_k += ȳ_k W_x (input step), t̄_k = Σ ȳ_k w_t (the cotangent of the time series' coefficient k;
+// a scalar copied back to the host, so callers ask for it only where they use it).
+template <class T, class B>
+T concat_time_linear_time_adjoint(int k, const Series<T, B>& yb, const T* w, Index ldw) {
+  return B::sum_of_products(yb.rows(), yb.cols(), yb.coefficient(k), yb.cols(), w, ldw);
+}
 template <class T, class B>
 T concat_time_linear_input_adjoint_step(int k, const Series<T, B>& yb, const T* w, Index ldw, Series<T, B>& xb) {
   linear_input_adjoint_step(k, yb, w + 1, ldw, xb);
-  const detail::ConstMap<T> wt(w, yb.cols(), 1, Eigen::OuterStride<>(ldw));
-  return (yb.matrix(k) * wt).sum();
+  return concat_time_linear_time_adjoint(k, yb, w, ldw);
 }
 // W̄_x += Ȳᵀ X, w̄_t += Σ_k t_k Σ_rows ȳ_k, b̄ += Σ_rows ȳ_0, over coefficients 0..top.
 template <class T, class B>
 void concat_time_linear_parameter_adjoint(int top, TimeSeries<T> t, const Series<T, B>& x, const Series<T, B>& yb,
                                           T* wb, Index ldwb, T* bb) {
   linear_parameter_adjoint(top, x, yb, wb + 1, ldwb, bb);
-  detail::Map<T> wtb(wb, yb.cols(), 1, Eigen::OuterStride<>(ldwb));
   for (int k = 0; k <= top && k <= 1; ++k)
-    if (const T tk = t.coefficient(k); tk != T(0)) wtb += tk * yb.matrix(k).colwise().sum().transpose();
+    if (const T tk = t.coefficient(k); tk != T(0))
+      B::column_sums(yb.rows(), yb.cols(), tk, yb.coefficient(k), yb.cols(), wb, ldwb);
 }
 
 }  // namespace taynode::ad

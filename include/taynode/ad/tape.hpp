@@ -13,7 +13,9 @@
 // Storage: nodes are kept across clear(), and Series::resize reallocates only when growing, so
 // after the first iteration of a loop recording the same graph nothing is allocated (beyond
 // Eigen's GEMM blocking buffers). Parameters are NOT copied: the tape keeps pointers to W and b,
-// which must outlive backward(). CPU backend (host GEMMs, as series_adjoint.hpp).
+// which must outlive backward(). Generic over the backend: series, parameters (pointers into
+// backend memory) and cotangents all live in Backend memory; the Eigen overloads (input(x0) of an
+// expression, parameter(W, b) of Eigen matrices) are those of backend::Cpu's Matrix/Vector types.
 
 #include <cstddef>
 #include <stdexcept>
@@ -23,6 +25,7 @@
 #include <Eigen/Core>
 
 #include "taynode/ad/series_adjoint.hpp"
+#include "taynode/backend/matrix.hpp"
 #include "taynode/series/ops.hpp"
 #include "taynode/series/series.hpp"
 
@@ -39,12 +42,14 @@ struct Time {
   std::size_t id;
 };
 
-template <class T>
+template <class T, class Backend = backend::Cpu>
 class Tape {
  public:
-  using SeriesType = Series<T, backend::Cpu>;
-  using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  using SeriesType = Series<T, Backend>;
+  using Matrix = typename Backend::template Matrix<T>;  // Cpu: the row-major Eigen matrix
+  using Vector = typename Backend::template Vector<T>;  // Cpu: the Eigen column vector
+  using RowMatrix = Matrix;
+  using Input = backend::InputMatrix<Backend, T>;
 
   explicit Tape(int order) : order_(order) {
     if (order < 0) throw std::invalid_argument("taynode::ad::Tape: order >= 0");
@@ -60,16 +65,15 @@ class Tape {
   Var input(const SeriesType& x) {
     if (x.order() != order_) throw std::invalid_argument("taynode::ad::Tape::input: order mismatch");
     const Var v = push(Op::input, x.rows(), x.cols());
-    node(v).value.stacked() = x.stacked();
+    Backend::copy((order_ + 1) * x.size(), x.data(), node(v).value.data());
     return v;
   }
   // An input constant in τ: coefficient 0 = x0, higher coefficients 0.
-  template <class D>
-  Var input(const Eigen::MatrixBase<D>& x0) {
+  Var input(const Input& x0) {
     const Var v = push(Op::input, x0.rows(), x0.cols());
     SeriesType& y = node(v).value;
-    y.stacked().setZero();
-    y.matrix(0) = x0;
+    zero(y);
+    Backend::copy(x0.size(), x0.data(), y.coefficient(0));
     return v;
   }
   // A weight W (out × in, row-major, leading dimension ldw) and an optional bias (out), used in
@@ -85,15 +89,15 @@ class Tape {
     p.b_bar.resize(out);
     return Param{n_params_++};
   }
-  Param parameter(const RowMatrix& W, const Vector& b) {
+  Param parameter(const Matrix& W, const Vector& b) {
     if (b.size() != W.rows()) throw std::invalid_argument("taynode::ad::Tape::parameter: bias size");
     return parameter(W.data(), W.rows(), W.cols(), W.cols(), b.data());
   }
-  Param parameter(const RowMatrix& W) { return parameter(W.data(), W.rows(), W.cols(), W.cols()); }
+  Param parameter(const Matrix& W) { return parameter(W.data(), W.rows(), W.cols(), W.cols()); }
   // Temporaries would dangle: the tape reads W and b again in backward().
-  Param parameter(RowMatrix&&, const Vector&) = delete;
-  Param parameter(const RowMatrix&, Vector&&) = delete;
-  Param parameter(RowMatrix&&) = delete;
+  Param parameter(Matrix&&, const Vector&) = delete;
+  Param parameter(const Matrix&, Vector&&) = delete;
+  Param parameter(Matrix&&) = delete;
   // The time series t(τ) = t0 + t1·τ; its cotangents (t̄0, t̄1) are grad_time.
   Time time(TimeSeries<T> t) {
     if (n_times_ == times_.size()) times_.emplace_back();
@@ -183,13 +187,13 @@ class Tape {
     if (seed.order() != order_ || seed.rows() != y.rows() || seed.cols() != y.cols())
       throw std::invalid_argument("taynode::ad::Tape::backward: seed shape");
     zero_cotangents();
-    node(out).bar.stacked() = seed.stacked();
+    Backend::copy((order_ + 1) * seed.size(), seed.data(), node(out).bar.data());
     sweep(out.id);
   }
   // Seed 1 on every element of coefficient 0 (the gradient of Σ out_0, e.g. a scalar loss).
   void backward(Var out) {
     zero_cotangents();
-    node(out).bar.matrix(0).setOnes();
+    Backend::fill(node(out).bar.size(), T(1), node(out).bar.coefficient(0));
     sweep(out.id);
   }
 
@@ -197,7 +201,7 @@ class Tape {
   const SeriesType& value(Var v) const { return node(v).value; }
   // ∂L/∂(every coefficient of v); for inputs and intermediates alike.
   const SeriesType& grad(Var v) const { return node(v).bar; }
-  const RowMatrix& grad_weight(Param p) const { return param(p).w_bar; }
+  const Matrix& grad_weight(Param p) const { return param(p).w_bar; }
   // ∂L/∂b (zero for a parameter without bias).
   const Vector& grad_bias(Param p) const { return param(p).b_bar; }
   // (∂L/∂t0, ∂L/∂t1) of a time series.
@@ -236,7 +240,7 @@ class Tape {
     const T* w = nullptr;
     const T* bias = nullptr;
     Index ldw = 0;
-    RowMatrix w_bar;
+    Matrix w_bar;
     Vector b_bar;
   };
   struct TimeRecord {
@@ -293,7 +297,7 @@ class Tape {
     return y;
   }
 
-  static void zero(SeriesType& s) { s.stacked().setZero(); }
+  static void zero(SeriesType& s) { Backend::fill((s.order() + 1) * s.size(), T(0), s.data()); }
   void zero_cotangents() {
     for (std::size_t i = 0; i < n_nodes_; ++i) {
       Node& n = nodes_[i];
@@ -302,8 +306,8 @@ class Tape {
       if (n.op == Op::softplus) zero(n.aux2_bar);
     }
     for (std::size_t i = 0; i < n_params_; ++i) {
-      params_[i].w_bar.setZero();
-      params_[i].b_bar.setZero();
+      Backend::fill(params_[i].w_bar.size(), T(0), params_[i].w_bar.data());
+      Backend::fill(params_[i].b_bar.size(), T(0), params_[i].b_bar.data());
     }
     for (std::size_t i = 0; i < n_times_; ++i) times_[i].bar = TimeSeries<T>{T(0), T(0)};
   }

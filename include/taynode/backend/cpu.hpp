@@ -23,6 +23,8 @@
 namespace taynode::backend {
 
 struct Cpu {
+  static constexpr bool eigen_host = true;  // Eigen may map its memory (backend.hpp)
+
   template <class T>
   using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
 
@@ -44,20 +46,118 @@ struct Cpu {
   template <class T>
   using MatrixMap = Eigen::Map<RowMatrix<T>, 0, Eigen::OuterStride<>>;
 
-  // C(m×n) = α·A(m×k)·B(n×k)ᵀ, all row-major (B is a weight matrix out × in).
+  // States and cotangents are the Eigen types every host API has always taken.
+  template <class T>
+  using Matrix = RowMatrix<T>;
+  template <class T>
+  using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  template <class T>
+  using View = Eigen::Map<RowMatrix<T>>;
+  template <class T>
+  using ConstView = Eigen::Map<const RowMatrix<T>>;
+
+  // C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C, all row-major (B is a weight matrix out × in).
   template <class T>
   static void gemm_nt(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
-                      T alpha = T(1)) {
+                      T alpha = T(1), T beta = T(0)) {
     const ConstMatrixMap<T> A(a, m, k, Eigen::OuterStride<>(lda));
     const ConstMatrixMap<T> B(b, n, k, Eigen::OuterStride<>(ldb));
     MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (m == 1) {
-      C.row(0).noalias() = alpha * (A.row(0) * B.transpose());  // one example: a matrix-vector product
-    } else if (alpha == T(1)) {
-      C.noalias() = A * B.transpose();
-    } else {
-      C.noalias() = alpha * (A * B.transpose());
+    if (beta == T(0)) {
+      if (m == 1) {
+        C.row(0).noalias() = alpha * (A.row(0) * B.transpose());  // one example: a matrix-vector product
+      } else if (alpha == T(1)) {
+        C.noalias() = A * B.transpose();
+      } else {
+        C.noalias() = alpha * (A * B.transpose());
+      }
+      return;
     }
+    if (beta != T(1)) C *= beta;
+    if (m == 1) C.row(0).noalias() += alpha * (A.row(0) * B.transpose());
+    else if (alpha == T(1)) C.noalias() += A * B.transpose();
+    else C.noalias() += alpha * (A * B.transpose());
+  }
+  // C(m×n) = α·A(m×k)·B(k×n) + β·C (the input cotangent x̄ += ȳ W of a linear map).
+  template <class T>
+  static void gemm_nn(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
+                      T alpha = T(1), T beta = T(0)) {
+    const ConstMatrixMap<T> A(a, m, k, Eigen::OuterStride<>(lda));
+    const ConstMatrixMap<T> B(b, k, n, Eigen::OuterStride<>(ldb));
+    MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+    if (beta == T(0)) C.setZero();
+    else if (beta != T(1)) C *= beta;
+    if (m == 1) {
+      if (alpha == T(1)) C.row(0).noalias() += A.row(0) * B;
+      else C.row(0).noalias() += alpha * (A.row(0) * B);
+    } else if (alpha == T(1)) {
+      C.noalias() += A * B;
+    } else {
+      C.noalias() += alpha * (A * B);
+    }
+  }
+  // C(m×n) = α·A(k×m)ᵀ·B(k×n) + β·C (the weight cotangent W̄ += Ȳᵀ X over stacked coefficients).
+  template <class T>
+  static void gemm_tn(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
+                      T alpha = T(1), T beta = T(0)) {
+    const ConstMatrixMap<T> A(a, k, m, Eigen::OuterStride<>(lda));
+    const ConstMatrixMap<T> B(b, k, n, Eigen::OuterStride<>(ldb));
+    MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
+    if (beta == T(0)) C.setZero();
+    else if (beta != T(1)) C *= beta;
+    if (alpha == T(1)) C.noalias() += A.transpose() * B;
+    else C.noalias() += alpha * (A.transpose() * B);
+  }
+
+  // Plain vector operations (host memory: loops the compiler vectorizes).
+  template <class T>
+  static void axpy(Index n, T alpha, const T* x, T* y) {
+    TAYNODE_IVDEP
+    for (Index i = 0; i < n; ++i) y[i] += alpha * x[i];
+  }
+  template <class T>
+  static void scale(Index n, T alpha, T* x) {
+    TAYNODE_IVDEP
+    for (Index i = 0; i < n; ++i) x[i] *= alpha;
+  }
+  template <class T>
+  static void fill(Index n, T value, T* x) {
+    std::fill(x, x + n, value);
+  }
+  template <class T>
+  static void copy(Index n, const T* x, T* y) {
+    std::copy(x, x + n, y);
+  }
+  template <class T>
+  static void upload(Index n, const T* host, T* x) {
+    std::copy(host, host + n, x);
+  }
+  template <class T>
+  static void download(Index n, const T* x, T* host) {
+    std::copy(x, x + n, host);
+  }
+
+  // y_j += α·Σ_i x(i, j), y at increment incy (bias cotangents: column sums of ȳ).
+  template <class T>
+  static void column_sums(Index m, Index n, T alpha, const T* x, Index ldx, T* y, Index incy) {
+    const ConstMatrixMap<T> X(x, m, n, Eigen::OuterStride<>(ldx));
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>, 0, Eigen::InnerStride<>> Y(y, n, Eigen::InnerStride<>(incy));
+    if (alpha == T(1)) Y += X.colwise().sum();
+    else Y += alpha * X.colwise().sum();
+  }
+  // Σ_i x_i, Eigen's reduction (so a sum of terms written to memory has the bits of Eigen's sum
+  // of the same terms as an expression: both start at index 0 when x is aligned).
+  template <class T>
+  static T sum(Index n, const T* x) {
+    return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, n).sum();
+  }
+  // Σ_i Σ_j x(i, j)·v_j (v at increment incv): the time cotangent Σ ȳ w_t of a time column.
+  template <class T>
+  static T sum_of_products(Index m, Index n, const T* x, Index ldx, const T* v, Index incv) {
+    const ConstMatrixMap<T> X(x, m, n, Eigen::OuterStride<>(ldx));
+    const Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>> V(v, n,
+                                                                                            Eigen::InnerStride<>(incv));
+    return (X * V).sum();
   }
 
   // C(i, :) += α·v for every row i; v has n elements at increment incv.

@@ -12,10 +12,12 @@
 
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include <Eigen/Core>
 
+#include "taynode/backend/matrix.hpp"
 #include "taynode/taylor/network_taylor.hpp"
 
 namespace taynode::reg {
@@ -24,69 +26,96 @@ template <class T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
 using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-// Output arguments (any row-major matrix / vector with contiguous storage); non-deduced.
-template <class T>
-using MatrixOut = std::type_identity_t<Eigen::Ref<RowMatrix<T>>>;
-template <class T>
-using VectorOut = std::type_identity_t<Eigen::Ref<Vector<T>>>;
+// Output arguments: contiguous row-major storage in the backend's memory (for backend::Cpu any
+// such Eigen matrix, vector or map); non-deduced.
+template <class T, class B = backend::Cpu>
+using MatrixOut = std::type_identity_t<backend::OutputMatrix<B, T>>;
+template <class T, class B = backend::Cpu>
+using VectorOut = std::type_identity_t<backend::OutputMatrix<B, T>>;
 template <class T>
 using Time = std::type_identity_t<T>;
 
-// r_b = (1/D)·||x_b||² (the mean of squares of each row).
+// r_b = (1/D)·||x_b||² (the mean of squares of each row), host Eigen.
 template <class DX>
 auto mean_squares(const Eigen::MatrixBase<DX>& x) {
   using T = typename DX::Scalar;
   return (x.rowwise().squaredNorm() / T(x.cols())).eval();
 }
 
+namespace detail {
+template <class T>
+struct DivideKernel {
+  T* r;
+  T d;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { r[i] = r[i] / d; }
+};
+template <class T, class B>
+void check_outputs(const NetworkTaylor<T, B>& ws, const backend::OutputMatrix<B, T>& f, const backend::OutputMatrix<B, T>& r,
+                   const char* who) {
+  if (f.rows() != ws.batch() || f.cols() != ws.dim() || r.size() != ws.batch())
+    throw std::invalid_argument(std::string("taynode::reg::") + who + ": f must be batch × dim, r have batch entries");
+}
+}  // namespace detail
+
+// The same in the backend's memory: r_b = (1/D)·||x_b||², x rows × cols, r rows.
+template <class B, class T>
+void row_mean_squares(Index rows, Index cols, const T* x, T* r) {
+  B::row_squared_norms(rows, cols, x, cols, r);
+  B::for_each(rows, detail::DivideKernel<T>{r, T(cols)});
+}
+
 // R_K integrand: r_b = (1/D)·||z_b^(K)(t)||², and f(t, z) → f, by K incremental Taylor passes of
 // the workspace's network (K ≤ ws.max_order()).
-template <class T, class B, class DZ>
-void taylor_integrand(NetworkTaylor<T, B>& ws, Time<T> t, const Eigen::MatrixBase<DZ>& z, int K, MatrixOut<T> f,
-                      VectorOut<T> r) {
+template <class T, class B, class Z>
+void taylor_integrand(NetworkTaylor<T, B>& ws, Time<T> t, const Z& z, int K, MatrixOut<T, B> f, VectorOut<T, B> r) {
   if (K < 1) throw std::invalid_argument("taynode::reg::taylor_integrand: K >= 1");
+  detail::check_outputs(ws, f, r, "taylor_integrand");
   ws.ode_coefficients(t, z, K);
   const auto& s = ws.state();
-  f = s.matrix(1);  // c_1 = z'
+  B::copy(s.size(), s.coefficient(1), f.data());  // c_1 = z'
   T factorial(1);
   for (int j = 2; j <= K; ++j) factorial *= T(j);
   // z^(K) = K!·c_K, so ||z^(K)||² = (K!)²·||c_K||²
   B::row_squared_norms(s.rows(), s.cols(), s.coefficient(K), s.cols(), r.data());
-  r *= factorial * factorial / T(s.cols());
+  B::scale(s.rows(), factorial * factorial / T(s.cols()), r.data());
 }
 
-// Kinetic integrand from a given f: r_b = (1/D)·||f_b||².
+// Kinetic integrand from a given f: r_b = (1/D)·||f_b||² (host Eigen).
 template <class DF>
-void kinetic_integrand(const Eigen::MatrixBase<DF>& f, VectorOut<typename DF::Scalar> r) {
+void kinetic_integrand(const Eigen::MatrixBase<DF>& f, Eigen::Ref<Vector<typename DF::Scalar>> r) {
   r = mean_squares(f);
 }
 // Kinetic integrand and f(t, z) by one plain pass.
-template <class T, class B, class DZ>
-void kinetic_integrand(NetworkTaylor<T, B>& ws, Time<T> t, const Eigen::MatrixBase<DZ>& z, MatrixOut<T> f,
-                       VectorOut<T> r) {
-  f = ws.evaluate(t, z);
-  r = mean_squares(f);
+template <class T, class B, class Z>
+void kinetic_integrand(NetworkTaylor<T, B>& ws, Time<T> t, const Z& z, MatrixOut<T, B> f, VectorOut<T, B> r) {
+  detail::check_outputs(ws, f, r, "kinetic_integrand");
+  const auto fz = ws.evaluate(t, z);
+  B::copy(fz.size(), fz.data(), f.data());
+  row_mean_squares<B>(fz.rows(), fz.cols(), fz.data(), r.data());
 }
 
 // Jacobian-Frobenius integrand r_b = (1/D)·||(J ε)_b||² and f(t, z), by one order-1 push (pass 0
 // is the plain evaluation, pass 1 the JVP); the workspace needs max_order ≥ 1.
-template <class T, class B, class DZ, class DE>
-void jacobian_frobenius_integrand(NetworkTaylor<T, B>& ws, Time<T> t, const Eigen::MatrixBase<DZ>& z,
-                                  const Eigen::MatrixBase<DE>& eps, MatrixOut<T> f,
-                                  VectorOut<T> r) {
+template <class T, class B, class Z, class E>
+void jacobian_frobenius_integrand(NetworkTaylor<T, B>& ws, Time<T> t, const Z& z, const E& eps, MatrixOut<T, B> f,
+                                  VectorOut<T, B> r) {
+  detail::check_outputs(ws, f, r, "jacobian_frobenius_integrand");
   const auto jv = ws.jvp(t, z, eps);
-  f = ws.output().matrix(0);
-  r = mean_squares(jv);
+  B::copy(f.size(), ws.output().coefficient(0), f.data());
+  row_mean_squares<B>(jv.rows(), jv.cols(), jv.data(), r.data());
 }
 
 // RNODE's two integrands and f from the same order-1 push: kinetic (1/D)||f||², Frobenius (1/D)||J ε||².
-template <class T, class B, class DZ, class DE>
-void rnode_integrands(NetworkTaylor<T, B>& ws, Time<T> t, const Eigen::MatrixBase<DZ>& z, const Eigen::MatrixBase<DE>& eps,
-                      MatrixOut<T> f, VectorOut<T> kinetic, VectorOut<T> frobenius) {
+template <class T, class B, class Z, class E>
+void rnode_integrands(NetworkTaylor<T, B>& ws, Time<T> t, const Z& z, const E& eps, MatrixOut<T, B> f,
+                      VectorOut<T, B> kinetic, VectorOut<T, B> frobenius) {
+  detail::check_outputs(ws, f, kinetic, "rnode_integrands");
+  detail::check_outputs(ws, f, frobenius, "rnode_integrands");
   const auto jv = ws.jvp(t, z, eps);
-  f = ws.output().matrix(0);
-  kinetic = mean_squares(f);
-  frobenius = mean_squares(jv);
+  const T* f0 = ws.output().coefficient(0);
+  B::copy(f.size(), f0, f.data());
+  row_mean_squares<B>(jv.rows(), jv.cols(), f0, kinetic.data());
+  row_mean_squares<B>(jv.rows(), jv.cols(), jv.data(), frobenius.data());
 }
 
 // Hutchinson noise, batch × D: standard Gaussian, or Rademacher (±1 with probability ½).

@@ -123,7 +123,7 @@ void binary(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y
 template <class T, class B>
 void linear_coefficient(int k, const Series<T, B>& x, const T* w, Index ldw, const T* bias, Index out, T alpha, T* dst,
                         Index ldd) {
-  B::gemm_nt(x.rows(), out, x.cols(), x.coefficient(k), x.cols(), w, ldw, dst, ldd, alpha);
+  B::gemm_nt(x.rows(), out, x.cols(), x.coefficient(k), x.cols(), w, ldw, dst, ldd, alpha, T(0));
   if (k == 0 && bias) B::add_row(x.rows(), out, alpha, bias, Index(1), dst, ldd);
 }
 template <class T, class B>
@@ -136,7 +136,7 @@ void linear_step(int k, const Series<T, B>& x, const T* w, Index ldw, const T* b
 template <class T, class B>
 void linear(const Series<T, B>& x, const T* w, Index ldw, const T* bias, Series<T, B>& y) {
   assert(x.rows() == y.rows() && x.order() == y.order());
-  B::gemm_nt((x.order() + 1) * x.rows(), y.cols(), x.cols(), x.data(), x.cols(), w, ldw, y.data(), y.cols());
+  B::gemm_nt((x.order() + 1) * x.rows(), y.cols(), x.cols(), x.data(), x.cols(), w, ldw, y.data(), y.cols(), T(1), T(0));
   if (bias) B::add_row(y.rows(), y.cols(), T(1), bias, Index(1), y.coefficient(0), y.cols());
 }
 

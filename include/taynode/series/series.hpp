@@ -74,14 +74,37 @@ class Series {
   series::Strided<T> at(Index i) { return {data() + i, stride()}; }
   series::Strided<const T> at(Index i) const { return {data() + i, stride()}; }
 
-  // Host access (CPU backend): coefficient k, or coefficients 0..order stacked, as Eigen maps.
+  // Coefficient k as the backend's matrix view (any backend).
+  typename Backend::template View<T> view(int k) { return {coefficient(k), rows_, cols_}; }
+  typename Backend::template ConstView<T> view(int k) const { return {coefficient(k), rows_, cols_}; }
+
+  // Host access (backends whose memory Eigen may map: Cpu): coefficient k, or coefficients
+  // 0..order stacked, as Eigen maps. A compile error on other backends.
   using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Eigen::Map<RowMatrix> matrix(int k) { return {coefficient(k), rows_, cols_}; }
-  Eigen::Map<const RowMatrix> matrix(int k) const { return {coefficient(k), rows_, cols_}; }
-  Eigen::Map<RowMatrix> stacked() { return {data(), (order_ + 1) * rows_, cols_}; }
-  Eigen::Map<const RowMatrix> stacked() const { return {data(), (order_ + 1) * rows_, cols_}; }
+  Eigen::Map<RowMatrix> matrix(int k)
+    requires backend::eigen_host<Backend>
+  {
+    return {coefficient(k), rows_, cols_};
+  }
+  Eigen::Map<const RowMatrix> matrix(int k) const
+    requires backend::eigen_host<Backend>
+  {
+    return {coefficient(k), rows_, cols_};
+  }
+  Eigen::Map<RowMatrix> stacked()
+    requires backend::eigen_host<Backend>
+  {
+    return {data(), (order_ + 1) * rows_, cols_};
+  }
+  Eigen::Map<const RowMatrix> stacked() const
+    requires backend::eigen_host<Backend>
+  {
+    return {data(), (order_ + 1) * rows_, cols_};
+  }
   // The k-th derivative k!·c_k of the path (a copy).
-  RowMatrix derivative(int k) const {
+  RowMatrix derivative(int k) const
+    requires backend::eigen_host<Backend>
+  {
     T factorial(1);
     for (int j = 2; j <= k; ++j) factorial *= T(j);
     return factorial * matrix(k);

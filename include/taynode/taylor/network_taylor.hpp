@@ -14,8 +14,11 @@
 // must outlive it and must not be resized while it is used. Allocation happens in the
 // constructor only. Not thread-safe; use one workspace per thread.
 //
-// Conventions: the state is a batch × dim row-major matrix, one example per row; every API takes
-// and returns NORMALIZED coefficients c_k = z^(k)/k!, except `derivative(k)` (k!·c_k).
+// Conventions: the state is a batch × dim row-major matrix, one example per row, in the
+// backend's memory: for backend::Cpu any Eigen matrix or expression, for other backends a
+// Backend::Matrix or view (backend/matrix.hpp). Results are Backend::ConstView views into the
+// workspace (for Cpu Eigen maps). Every API takes and returns NORMALIZED coefficients
+// c_k = z^(k)/k!, except `derivative(k)` (k!·c_k).
 
 #include <cassert>
 #include <stdexcept>
@@ -23,6 +26,7 @@
 
 #include <Eigen/Core>
 
+#include "taynode/backend/matrix.hpp"
 #include "taynode/jet/rules.hpp"
 #include "taynode/nn/layers.hpp"
 #include "taynode/series/ops.hpp"
@@ -54,6 +58,14 @@ class NetworkTaylor {
  public:
   using SeriesType = Series<T, Backend>;
   using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Matrix = typename Backend::template Matrix<T>;        // a state in backend memory
+  using ConstView = typename Backend::template ConstView<T>;  // a view into the workspace
+  using Input = backend::InputMatrix<Backend, T>;             // what a state argument accepts
+  // A layer's parameters as the kernels see them (Backend::Mirror; null where the layer has none).
+  struct LayerParameters {
+    const T *w = nullptr, *b = nullptr, *gw = nullptr, *gb = nullptr, *tw = nullptr;
+    Index ldw = 0;
+  };
 
   NetworkTaylor(const nn::Sequential<T>& net, int max_order, Index batch)
       : net_(&net), max_order_(max_order), batch_(batch), dim_(net.in_features()) {
@@ -127,18 +139,16 @@ class NetworkTaylor {
   }
 
   // Plain evaluation f(t, z) (pass 0); z is batch × dim. Returns the output's coefficient 0.
-  template <class Derived>
-  Eigen::Map<const RowMatrix> evaluate(T t, const Eigen::MatrixBase<Derived>& z) {
+  ConstView evaluate(T t, const Input& z) {
     set_coefficient(0, z);
     pass(0, TimeSeries<T>{t, T(1)});
-    return output().matrix(0);
+    return output().view(0);
   }
 
   // Taylor coefficients of the solution of z' = f(t, z), z(t0) = z0 (batch × dim), up to order
   // K ≤ max_order: K passes. Afterwards state() holds the normalized coefficients c_0..c_K of z,
   // derivative(k) = z^(k)(t0) = k!·c_k, and f(t0, z0) = state().matrix(1).
-  template <class Derived>
-  void ode_coefficients(T t0, const Eigen::MatrixBase<Derived>& z0, int K) {
+  void ode_coefficients(T t0, const Input& z0, int K) {
     set_coefficient(0, z0);
     ode_coefficients(t0, K);
   }
@@ -153,17 +163,22 @@ class NetworkTaylor {
     }
   }
   const SeriesType& state() const { return input_; }
-  RowMatrix derivative(int k) const { return input_.derivative(k); }
+  Matrix derivative(int k) const {
+    T factorial(1);
+    for (int j = 2; j <= k; ++j) factorial *= T(j);
+    Matrix d(batch_, dim_);
+    Backend::for_each(input_.size(), series::ScaleKernel<T>{factorial, input_.coefficient(k), d.data()});
+    return d;
+  }
 
   // Jacobian-vector product J·v with J = ∂f/∂z at (t, z), by an order-1 push with t held fixed
   // (t1 = 0): returns J v (batch × dim); f(t, z) is output().matrix(0) afterwards.
-  template <class DZ, class DV>
-  Eigen::Map<const RowMatrix> jvp(T t, const Eigen::MatrixBase<DZ>& z, const Eigen::MatrixBase<DV>& v) {
+  ConstView jvp(T t, const Input& z, const Input& v) {
     if (max_order_ < 1) throw std::invalid_argument("taynode::NetworkTaylor::jvp needs max_order >= 1");
     set_coefficient(0, z);
     set_coefficient(1, v);
     push_forward(TimeSeries<T>{t, T(0)}, 1);
-    return output().matrix(1);
+    return output().view(1);
   }
 
   // Read access to the network and to the stored series of layer l (reverse mode, ad/): its
@@ -177,12 +192,16 @@ class NetworkTaylor {
   const SeriesType& layer_gate_u(std::size_t l) const { return work_[l].gate_u; }
   const SeriesType& layer_gate_s(std::size_t l) const { return work_[l].gate_s; }
   const SeriesType& layer_gate_e(std::size_t l) const { return work_[l].gate_e; }
+  LayerParameters layer_parameters(std::size_t l) const {
+    const LayerWork& w = work_[l];
+    return {w.w, w.b, w.gw, w.gb, w.tw, w.ldw};
+  }
 
-  // Copies a batch × dim matrix into coefficient k of the input (host memory).
-  template <class Derived>
-  void set_coefficient(int k, const Eigen::MatrixBase<Derived>& x) {
+  // Copies a batch × dim matrix (backend memory) into coefficient k of the input.
+  void set_coefficient(int k, const Input& x) {
     if (x.rows() != batch_ || x.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: state shape");
-    input_.matrix(k) = x.template cast<T>();
+    if (k < 0 || k > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: coefficient beyond max_order");
+    if (x.data() != input_.coefficient(k)) Backend::copy(x.size(), x.data(), input_.coefficient(k));
   }
 
  private:

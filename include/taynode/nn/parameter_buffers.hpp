@@ -1,0 +1,81 @@
+#pragma once
+// ParameterBuffers<T, Backend>: named parameter tensors in a backend's memory, with the interface
+// of ParameterSet (size(), name(i), value(i), find(name)) — what an optimizer on that backend
+// takes as parameters, gradients and slots. value(i) is a Backend::Matrix (data(), rows(), cols()).
+// Transfers are explicit: upload(set) from a host collection, download() to a ParameterSet.
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "parameters.hpp"
+
+namespace taynode::nn {
+
+template <class T, class Backend>
+class ParameterBuffers {
+ public:
+  using Scalar = T;
+  using Tensor = typename Backend::template Matrix<T>;
+
+  ParameterBuffers() = default;
+
+  // Append a zero tensor rows × cols. Names must be unique and non-empty.
+  Tensor& add(std::string name, Eigen::Index rows, Eigen::Index cols) {
+    if (name.empty()) throw std::invalid_argument("taynode::nn::ParameterBuffers::add: empty name");
+    if (find(name) != npos)
+      throw std::invalid_argument("taynode::nn::ParameterBuffers::add: duplicate name '" + name + "'");
+    names_.push_back(std::move(name));
+    values_.emplace_back(rows, cols);
+    Backend::fill(values_.back().size(), T(0), values_.back().data());
+    return values_.back();
+  }
+
+  std::size_t size() const { return values_.size(); }
+  const std::string& name(std::size_t i) const { return names_.at(i); }
+  Tensor& value(std::size_t i) { return values_.at(i); }
+  const Tensor& value(std::size_t i) const { return values_.at(i); }
+  static constexpr std::size_t npos = std::size_t(-1);
+  std::size_t find(const std::string& name) const {
+    for (std::size_t i = 0; i < names_.size(); ++i)
+      if (names_[i] == name) return i;
+    return npos;
+  }
+
+  // Same names and shapes as any parameter collection, all zeros.
+  template <class P>
+  static ParameterBuffers zeros_like(const P& p) {
+    ParameterBuffers z;
+    for (std::size_t i = 0; i < p.size(); ++i) z.add(p.name(i), p.value(i).rows(), p.value(i).cols());
+    return z;
+  }
+  // A copy of a host collection (ParameterSet, ParameterRefs) in backend memory.
+  template <class P>
+  static ParameterBuffers upload(const P& host) {
+    ParameterBuffers b;
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      const RowMatrix<T> v = host.value(i);  // row-major, contiguous
+      Tensor& t = b.add(host.name(i), v.rows(), v.cols());
+      Backend::upload(v.size(), v.data(), t.data());
+    }
+    return b;
+  }
+  // The values on the host.
+  ParameterSet<T> download() const {
+    ParameterSet<T> s;
+    for (std::size_t i = 0; i < size(); ++i) {
+      RowMatrix<T> v(values_[i].rows(), values_[i].cols());
+      Backend::download(v.size(), values_[i].data(), v.data());
+      s.add(names_[i], std::move(v));
+    }
+    return s;
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<Tensor> values_;
+};
+
+}  // namespace taynode::nn
