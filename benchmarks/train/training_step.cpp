@@ -40,16 +40,19 @@ using Vec = nn::Vector<double>;
 
 namespace {
 
+enum class Gradient { backprop, adjoint };
+const char* to_string(Gradient g) { return g == Gradient::backprop ? "backprop" : "adjoint"; }
+
 struct Config {
   bool adaptive;  // Dopri5 1e-5, else RK4 × 4
   int K;          // 0 = unregularized
-  ad::GradientMethod method;
+  Gradient method;
   ad::ForwardPass forward;
   // (snprintf: GCC 12 -O3 warns falsely (-Wrestrict) on chained std::string operator+.)
   std::string name() const {
     char buf[96];
     std::snprintf(buf, sizeof buf, "%s | %s%s | %s | %s", adaptive ? "Dopri5 1e-5" : "RK4 x4", K == 0 ? "none" : "R",
-                  K == 0 ? "" : std::to_string(K).c_str(), ad::to_string(method), ad::to_string(forward));
+                  K == 0 ? "" : std::to_string(K).c_str(), to_string(method), ad::to_string(forward));
     return buf;
   }
 };
@@ -89,13 +92,20 @@ StepInfo training_step(Setup& s, const Config& c) {
   const ad::TaylorRegularizer<double> reg{c.K, lambda};
   const auto t0 = std::chrono::steady_clock::now();
   StepInfo info{};
-  if (c.adaptive) {
-    auto g = ad::solve_gradient(s.ws, s.adj, s.z0, 0.0, 1.0, reg, Dopri5{}, o, {c.method, c.forward}, loss);
+  auto run = [&](auto method, const auto& gradient) {
+    auto g = ad::solve_gradient(s.ws, s.adj, s.z0, 0.0, 1.0, reg, method, o, gradient, loss);
     info = {0, g.nfe_forward, g.nfe_backward, g.backward_steps};
-  } else {
-    auto g = ad::solve_gradient(s.ws, s.adj, s.z0, 0.0, 1.0, reg, RK4{}, o, {c.method, c.forward}, loss);
-    info = {0, g.nfe_forward, g.nfe_backward, g.backward_steps};
-  }
+  };
+  auto with_gradient = [&](auto method) {
+    if (c.method == Gradient::adjoint)
+      run(method, ad::Adjoint{c.forward});
+    else
+      run(method, ad::Backprop{c.forward});
+  };
+  if (c.adaptive)
+    with_gradient(Dopri5{});
+  else
+    with_gradient(RK4{});
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return info;
 }
@@ -139,9 +149,9 @@ int main(int argc, char** argv) {
   const Mat images = load_images(dir);
   std::vector<Config> configs;
   for (bool adaptive : {false, true})
-    for (auto method : {ad::GradientMethod::backprop, ad::GradientMethod::adjoint})
+    for (auto method : {Gradient::backprop, Gradient::adjoint})
       for (auto forward : {ad::ForwardPass::plain, ad::ForwardPass::augmented}) {
-        if (method == ad::GradientMethod::adjoint && forward == ad::ForwardPass::augmented) continue;
+        if (method == Gradient::adjoint && forward == ad::ForwardPass::augmented) continue;
         for (int K : {0, 2, 3}) {
           if (K == 0 && forward == ad::ForwardPass::augmented) continue;  // the same as plain
           configs.push_back({adaptive, K, method, forward});

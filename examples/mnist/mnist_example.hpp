@@ -348,8 +348,11 @@ class Trainer {
         opt_(make_schedule(s, its_per_epoch), s.momentum),
         method_(method_from_name(s.solver)),
         options_(training_options<T>(s)) {
-    g_.method = s.gradient == "adjoint" ? taynode::ad::GradientMethod::adjoint : taynode::ad::GradientMethod::backprop;
-    g_.forward = s.forward == "augmented" ? taynode::ad::ForwardPass::augmented : taynode::ad::ForwardPass::plain;
+    const auto forward = s.forward == "augmented" ? taynode::ad::ForwardPass::augmented : taynode::ad::ForwardPass::plain;
+    if (s.gradient == "adjoint")
+      g_ = taynode::ad::Adjoint{forward};
+    else
+      g_ = taynode::ad::Backprop{forward};
     rnode_ = s.reg == "rnode";
   }
 
@@ -370,10 +373,10 @@ class Trainer {
       }
     };
     auto sg = std::visit(
-        [&](auto m) {
+        [&](auto m, const auto& g) {
           if (!rnode_) {
             const taynode::ad::TaylorRegularizer<T> rk{K_, T(s_.taylor_weight())};
-            return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rk, m, options_, g_, cot);
+            return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rk, m, options_, g, cot);
           }
           // RNODE: fresh Rademacher ε per iteration, a function of (seed, iteration) so that a
           // resumed run draws the same (as the reference, which splits its key every iteration).
@@ -381,9 +384,9 @@ class Trainer {
           std::mt19937_64 rng(seq);
           eps_ = taynode::reg::rademacher_noise<T>(rng, x.rows(), x.cols());
           const taynode::ad::RnodeRegularizer<T> rnode{&eps_, T(s_.lambda_kin), T(s_.lambda_fro)};
-          return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rnode, m, options_, g_, cot);
+          return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rnode, m, options_, g, cot);
         },
-        method_);
+        method_, g_);
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
     taynode::nn::add_head_gradient(grads, head_grad);
     opt_.step(refs_, grads);
@@ -409,7 +412,7 @@ class Trainer {
   taynode::nn::SgdMomentum<T> opt_;
   AnyMethod method_;
   taynode::SolveOptions<T> options_;
-  taynode::ad::GradientOptions g_;
+  std::variant<taynode::ad::Backprop, taynode::ad::Adjoint> g_;  // --gradient, --forward
   bool rnode_ = false;
   Mat<T> eps_;
 };

@@ -101,7 +101,7 @@ void train(Model& m, const Settings& s) {
       z1_bar = (2 / B) * (z1 - y);
       r1_bar.setConstant(1 / B);  // the weight λ sits in the integrand
     };
-    auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, ad::TaylorRegularizer<double>{K, m.lambda}, RK4{}, grid, {}, loss);
+    auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, ad::TaylorRegularizer<double>{K, m.lambda}, RK4{}, grid, ad::Backprop{}, loss);
     m.final_train_loss = mse + g.r1.mean();
     auto grads = nn::parameter_refs(g.theta_bar);
     opt.step(params, grads);

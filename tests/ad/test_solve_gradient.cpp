@@ -92,7 +92,7 @@ TEST_CASE("solve_gradient, backprop on RK4's fixed grid, against finite differen
       ad::NetworkAdjoint<double> adj(ws);
       SolveOptions<double> o;
       o.fixed_steps = 4;
-      const auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, o, {}, loss);
+      const auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, o, ad::Backprop{}, loss);
       CHECK(loss.calls == 1);
       const auto steps = ad::fixed_grid(0.0, 1.0, 4);
       auto L = [&]() {
@@ -121,9 +121,9 @@ TEST_CASE("solve_gradient: the plain forward reports r1 = 0 and the same gradien
     ad::NetworkAdjoint<double> adj(ws);
     SolveOptions<double> o;
     o.fixed_steps = 3;
-    const auto full = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, o, {}, loss);
+    const auto full = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, o, ad::Backprop{}, loss);
     const auto plain = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, o,
-                                          {ad::GradientMethod::backprop, ad::ForwardPass::plain}, loss);
+                                          ad::Backprop{ad::ForwardPass::plain}, loss);
     CHECK(plain.r1.isZero(0));
     CHECK(full.r1.minCoeff() > 0);
     CHECK(relative_error(plain.z1, full.z1) <= 1e-14);
@@ -146,8 +146,8 @@ TEST_CASE("solve_gradient: continuous adjoint against backprop at tight toleranc
         ad::NetworkAdjoint<double> adj(ws);
         SolveOptions<double> o;
         o.rtol = o.atol = 1e-10;
-        const auto bp = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, o, {ad::GradientMethod::backprop, fp}, loss);
-        const auto aj = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, o, {ad::GradientMethod::adjoint, fp}, loss);
+        const auto bp = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, o, ad::Backprop{fp}, loss);
+        const auto aj = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, o, ad::Adjoint{fp}, loss);
         CHECK(relative_error(aj.z1, bp.z1) <= 1e-8);
         CHECK(relative_error(aj.z0_bar, bp.z0_bar) <= 1e-6);
         const auto a = flat_gradients(aj.theta_bar), b = flat_gradients(bp.theta_bar);
@@ -180,7 +180,7 @@ TEST_CASE("solve_gradient: the plain adaptive forward takes the steps of taynode
   };
   const auto sol = solve(f, z0, std::vector<double>{0.0, 1.0}, Dopri5{}, o);
   const auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 3, Dopri5{}, o,
-                                    {ad::GradientMethod::backprop, ad::ForwardPass::plain}, loss);
+                                    ad::Backprop{ad::ForwardPass::plain}, loss);
   CHECK(g.nfe_forward == calls);
   CHECK(g.forward_steps == sol.stats.accepted_steps);
   CHECK(relative_error(g.z1, sol.final_state()) <= 1e-15);
@@ -196,14 +196,14 @@ TEST_CASE("solve_gradient: bad arguments raise", "[ad][solve]") {
   SolveOptions<double> o;
   o.fixed_steps = 2;
   const RowMatrix wrong = RowMatrix::Zero(B + 1, D), z0 = RowMatrix::Zero(B, D);
-  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, wrong, 0.0, 1.0, 1, RK4{}, o, {}, loss), std::invalid_argument);
-  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 3, RK4{}, o, {}, loss), std::invalid_argument);
+  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, wrong, 0.0, 1.0, 1, RK4{}, o, ad::Backprop{}, loss), std::invalid_argument);
+  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 3, RK4{}, o, ad::Backprop{}, loss), std::invalid_argument);
   SolveOptions<double> h;
   h.fixed_step_size = 0.1;
-  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 1, RK4{}, h, {}, loss), std::invalid_argument);
+  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 1, RK4{}, h, ad::Backprop{}, loss), std::invalid_argument);
   // A cotangent of the wrong shape is caught before the backward pass.
   auto bad = [&](const RowMatrix&, const Vec&, RowMatrix& zb, Vec&) { zb.resize(1, 1); };
-  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 1, RK4{}, o, {}, bad), std::invalid_argument);
+  CHECK_THROWS_AS(ad::solve_gradient(ws, adj, z0, 0.0, 1.0, 1, RK4{}, o, ad::Backprop{}, bad), std::invalid_argument);
   CHECK(loss.calls == 0);
 }
 
@@ -218,12 +218,12 @@ TEST_CASE("solve_gradient: sparse checkpoints give the same gradient and count t
   ad::NetworkAdjoint<double> adj(ws);
   SolveOptions<double> grid;
   grid.fixed_steps = 7;
-  const auto dense = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, grid, {}, loss);
+  const auto dense = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, grid, ad::Backprop{}, loss);
   // m = 3: segments of 3, 3, 1 steps; entering a segment of s steps recomputes s − 1 of them
   // (4 evaluations each): 2·4 + 2·4 + 0 more plain evaluations. m = 0 picks ⌈√7⌉ = 3 too.
   for (std::size_t m : {std::size_t(3), std::size_t(0)}) {
     INFO("checkpoint_every = " << m);
-    ad::GradientOptions o;
+    ad::Backprop o;
     o.checkpoint_every = m;
     const auto sparse = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, RK4{}, grid, o, loss);
     CHECK(relative_error(sparse.z0_bar, dense.z0_bar) <= 1e-13);
@@ -234,9 +234,9 @@ TEST_CASE("solve_gradient: sparse checkpoints give the same gradient and count t
   // Adaptive: the replay keeps every m-th state as well.
   SolveOptions<double> tol;
   tol.rtol = tol.atol = 1e-9;
-  const auto d5 = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, tol, {}, loss);
+  const auto d5 = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, tol, ad::Backprop{}, loss);
   REQUIRE(d5.forward_steps >= 4);
-  ad::GradientOptions o;
+  ad::Backprop o;
   o.checkpoint_every = 2;
   const auto s5 = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, K, Dopri5{}, tol, o, loss);
   CHECK(relative_error(s5.z0_bar, d5.z0_bar) <= 1e-13);
@@ -257,7 +257,7 @@ TEST_CASE("solve_gradient with RNODE's integrand: against finite differences of 
     const ad::RnodeRegularizer<double> rnode{&eps, w_kin, w_fro};
     SolveOptions<double> grid;
     grid.fixed_steps = 4;
-    const auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, RK4{}, grid, {}, loss);
+    const auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, RK4{}, grid, ad::Backprop{}, loss);
     // The objective through taynode::solve and reg::rnode_integrands (not the ad/ forward).
     using A = Augmented<RowMatrix, Vec>;
     auto L = [&]() {
@@ -279,8 +279,8 @@ TEST_CASE("solve_gradient with RNODE's integrand: against finite differences of 
     tight.rtol = tight.atol = 1e-10;
     for (auto fp : {ad::ForwardPass::augmented, ad::ForwardPass::plain}) {
       INFO("forward " << ad::to_string(fp));
-      const auto bp = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, Dopri5{}, tight, {ad::GradientMethod::backprop, fp}, loss);
-      const auto aj = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, Dopri5{}, tight, {ad::GradientMethod::adjoint, fp}, loss);
+      const auto bp = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, Dopri5{}, tight, ad::Backprop{fp}, loss);
+      const auto aj = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, rnode, Dopri5{}, tight, ad::Adjoint{fp}, loss);
       CHECK(relative_error(aj.z0_bar, bp.z0_bar) <= 1e-6);
       const auto a = flat_gradients(aj.theta_bar), b = flat_gradients(bp.theta_bar);
       for (std::size_t j = 0; j < a.size(); ++j) CHECK(relative_error(a[j], b[j]) <= 1e-6);

@@ -37,6 +37,8 @@
 //
 // API (docs/ad.md, "The continuous adjoint"):
 //   adjoint_solve(ws, adj, z0, t0, t1, K, Method{}, options, z̄1, r̄1, AdjointVariant::full)
+// and, generic over any GradientDynamics (ad/dynamics.hpp), adjoint_detail::forward / backward,
+// which ad::solve_gradient runs with the loss head in between.
 //     → AdjointResult{z1, r1, z0_bar, theta_bar, nfe_forward, nfe_backward, forward_stats, backward_stats}
 
 #include <cstddef>
@@ -44,26 +46,25 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Core>
-
+#include "taynode/ad/dynamics.hpp"
 #include "taynode/ad/network_adjoint.hpp"
 #include "taynode/ad/regularizer.hpp"
+#include "taynode/ad/solve_backprop.hpp"
 #include "taynode/nn/layers.hpp"
 #include "taynode/ode/augmented.hpp"
 #include "taynode/ode/solve.hpp"
-#include "taynode/reg/integrands.hpp"
 #include "taynode/taylor/network_taylor.hpp"
 
 namespace taynode::ad {
 
 enum class AdjointVariant { full, aux };
 
-template <class T>
+template <class T, class B = backend::Cpu>
 struct AdjointResult {
-  nn::RowMatrix<T> z1;          // batch × D (the forward solve's)
-  nn::Vector<T> r1;             // batch; 0 for K = 0 and for the aux variant
-  nn::RowMatrix<T> z0_bar;      // dL/dz0
-  nn::Sequential<T> theta_bar;  // dL/dθ, shaped like the network
+  typename B::template Matrix<T> z1;      // batch × D (the forward solve's)
+  typename B::template Vector<T> r1;      // batch; 0 for K = 0 and for the aux variant
+  typename B::template Matrix<T> z0_bar;  // dL/dz0
+  nn::Sequential<T> theta_bar;            // dL/dθ, shaped like the network (host)
   std::size_t nfe_forward = 0;   // evaluations of the forward dynamics
   std::size_t nfe_backward = 0;  // evaluations of the backward RHS (each: pass + VJP)
   SolveStatistics<T> forward_stats;
@@ -72,114 +73,97 @@ struct AdjointResult {
 
 namespace adjoint_detail {
 
-// θ̄ of a Sequential → contiguous segment (for_each_parameter order), and back.
 template <class T>
-void flatten_into(const nn::Sequential<T>& g, T* out) {
-  Index k = 0;
-  nn::for_each_parameter(g, [&](const auto& p) {
-    for (Index i = 0; i < p.size(); ++i) out[k + i] = p.data()[i];
-    k += p.size();
-  });
-}
-template <class T>
-void unflatten_from(const T* in, nn::Sequential<T>& g) {
-  Index k = 0;
-  nn::for_each_parameter(g, [&](auto& p) {
-    for (Index i = 0; i < p.size(); ++i) p.data()[i] = in[k + i];
-    k += p.size();
-  });
-}
-
-template <class T, class DZ>
-void check_arguments(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, int K, const SolveOptions<T>& options) {
-  if (z0.rows() != ws.batch() || z0.cols() != ws.dim())
-    throw std::invalid_argument("taynode::ad::adjoint_solve: z0 must be batch × dim of the workspace");
-  if (K < 0 || K > ws.max_order()) throw std::invalid_argument("taynode::ad::adjoint_solve: 0 <= K <= ws.max_order()");
+void check_options(const SolveOptions<T>& options) {
   if (!options.rtol_per_component.empty() || !options.atol_per_component.empty())
     throw std::invalid_argument("taynode::ad::adjoint_solve: per-component tolerances unsupported");
   if (options.fixed_step_size != T(0))
     throw std::invalid_argument("taynode::ad::adjoint_solve: fixed_step_size unsupported; use fixed_steps");
 }
 
-// The forward solve: fills res.z1, res.r1, res.forward_stats, res.nfe_forward.
-template <class T, class DZ, class Method, class Reg>
-void forward(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, const Reg& g, Method method,
-             const SolveOptions<T>& options, AdjointVariant variant, AdjointResult<T>& res) {
-  using Mat = nn::RowMatrix<T>;
-  using Vec = nn::Vector<T>;
-  const Index B = ws.batch(), D = ws.dim();
-  if (variant == AdjointVariant::full && g.active()) {
-    using A = Augmented<Mat, Vec>;
-    auto rhs = [&](T t, const A& y, A& dy) {
-      dy.z.resize(B, D);
-      dy.r.resize(B);
-      g.evaluate(ws, t, y.z, dy.z, dy.r);
-    };
-    auto sol = solve(rhs, A{Mat(z0), Vec::Zero(B), true}, std::vector<T>{t0, t1}, method, options);
-    res.z1 = sol.final_state().z;
-    res.r1 = sol.final_state().r;
-    res.forward_stats = std::move(sol.stats);
-  } else {
-    // K = 0 (r' = 0, the plain solve is the augmented one) or the aux variant.
-    auto rhs = [&](T t, const Mat& y, Mat& dy) { dy = ws.evaluate(t, y); };
-    auto sol = solve(rhs, Mat(z0), std::vector<T>{t0, t1}, method, options);
-    res.z1 = sol.final_state();
-    res.r1 = Vec::Zero(B);
-    res.forward_stats = std::move(sol.stats);
-  }
+// The forward solve of [z, r] (r integrated and in the error norm for the full variant of an
+// active integrand; otherwise r stays 0 outside it): fills res.z1, res.r1, res.forward_stats,
+// res.nfe_forward.
+template <class Method, GradientDynamics D>
+void forward(D& d, const typename D::Matrix& z0, typename D::Real t0, typename D::Real t1,
+             const SolveOptions<typename D::Real>& options, AdjointVariant variant,
+             AdjointResult<typename D::Real, typename D::Backend>& res) {
+  using T = typename D::Real;
+  using S = solve_backprop_detail::State<D>;
+  const bool with_integrand = variant == AdjointVariant::full && d.integrand_active();
+  auto rhs = [&](T t, const S& y, S& dy) {
+    if (with_integrand) {
+      d.evaluate(t, y.z, dy.z, dy.r);
+    } else {
+      d.evaluate(t, y.z, dy.z);
+      D::Backend::fill(d.batch(), T(0), dy.r.data());
+    }
+  };
+  auto sol = solve(rhs, S{z0, solve_backprop_detail::zero_vector(d), with_integrand}, std::vector<T>{t0, t1},
+                   Method{}, options);
+  res.z1 = std::move(sol.y.back().z);
+  res.r1 = std::move(sol.y.back().r);
+  res.forward_stats = std::move(sol.stats);
   res.nfe_forward = res.forward_stats.nfe;
 }
 
-// The backward solve of Y = [z, a, a_θ] from t1 to t0, starting at z(t1) = res.z1: fills
+// The backward solve of Y = [[z, a], a_θ] from t1 to t0, starting at z(t1) = res.z1: fills
 // res.z0_bar, res.theta_bar, res.backward_stats, res.nfe_backward.
-template <class T, class Method, class Reg, class DZB, class DRB>
-void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, T t0, T t1, const Reg& g, Method method,
-              const SolveOptions<T>& options, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
-              AdjointResult<T>& res) {
-  using Mat = nn::RowMatrix<T>;
-  using Vec = nn::Vector<T>;
-  const Index B = ws.batch(), D = ws.dim();
-  if (z1_bar.rows() != B || z1_bar.cols() != D || r1_bar.size() != B)
-    throw std::invalid_argument("taynode::ad::adjoint_solve: z1_bar is batch × dim, r1_bar has batch entries");
-  const Index BD = B * D;
-  const Index P = Index(ws.network().parameter_count());
-  const Vec rbar = r1_bar;
-  Vec Y0(2 * BD + P);
-  Eigen::Map<Mat>(Y0.data(), B, D) = res.z1;
-  Eigen::Map<Mat>(Y0.data() + BD, B, D) = z1_bar;
-  Y0.tail(P).setZero();
-  Mat f(B, D);
-  auto rhs = [&](T t, const Vec& y, Vec& dy) {
-    dy.resize(y.size());
-    const Eigen::Map<const Mat> z(y.data(), B, D), a(y.data() + BD, B, D);
-    g.vjp(ws, adj, t, z, a, rbar, false, &f);
-    Eigen::Map<Mat>(dy.data(), B, D) = f;
-    Eigen::Map<Mat>(dy.data() + BD, B, D) = -adj.z_bar();
-    flatten_into(adj.gradient(), dy.data() + 2 * BD);
-    dy.tail(P) = -dy.tail(P);
+template <class Method, GradientDynamics D>
+void backward(D& d, typename D::Real t0, typename D::Real t1, const SolveOptions<typename D::Real>& options,
+              const typename D::Matrix& z1_bar, const typename D::Vector& r1_bar,
+              AdjointResult<typename D::Real, typename D::Backend>& res) {
+  using T = typename D::Real;
+  using B = typename D::Backend;
+  using Mat = typename D::Matrix;
+  using Vec = typename D::Vector;
+  using Y = Augmented<Augmented<Mat, Mat>, Vec>;
+  solve_backprop_detail::check_state(d, z1_bar, "adjoint_solve", "z1_bar");
+  solve_backprop_detail::check_integrand(d, r1_bar, "adjoint_solve");
+  const Index P = Index(d.parameter_count());
+  Vec theta0(P);
+  B::fill(P, T(0), theta0.data());
+  auto rhs = [&](T t, const Y& y, Y& dy) {
+    d.vjp(t, y.z.z, y.z.r, r1_bar, false, &dy.z.z);  // f(t, z) and the VJP with (a, r̄1)
+    const auto zb = d.z_bar();
+    backend::assign<B>(dy.z.r, backend::MatrixView<const T>(zb.data(), zb.rows(), zb.cols()));
+    B::scale(dy.z.r.size(), T(-1), dy.z.r.data());  // a' = −(aᵀ ∂f/∂z + r̄1ᵀ ∂g/∂z)
+    d.store_gradient(dy.r.data(), T(-1));            // a_θ' = −(aᵀ ∂f/∂θ + r̄1ᵀ ∂g/∂θ)
   };
-  auto sol = solve(rhs, Y0, std::vector<T>{t1, t0}, method, options);
-  const Vec& Yt0 = sol.final_state();
-  res.z0_bar = Eigen::Map<const Mat>(Yt0.data() + BD, B, D);
-  res.theta_bar = ws.network();
-  unflatten_from(Yt0.data() + 2 * BD, res.theta_bar);
+  auto sol = solve(rhs, Y{{res.z1, z1_bar, true}, std::move(theta0), true}, std::vector<T>{t1, t0}, Method{}, options);
+  Y& yt0 = sol.y.back();
+  res.z0_bar = std::move(yt0.z.r);
+  // θ̄ on the host, shaped like the network.
+  res.theta_bar = d.gradient();
+  std::vector<T> flat(static_cast<std::size_t>(P));
+  B::download(P, yt0.r.data(), flat.data());
+  std::size_t k = 0;
+  nn::for_each_parameter(res.theta_bar, [&](auto& p) {
+    for (Index i = 0; i < p.size(); ++i) p.data()[i] = flat[k + std::size_t(i)];
+    k += std::size_t(p.size());
+  });
   res.backward_stats = std::move(sol.stats);
   res.nfe_backward = res.backward_stats.nfe;
 }
 
 }  // namespace adjoint_detail
 
-template <class T, class DZ, class Method, class DZB, class DRB>
-AdjointResult<T> adjoint_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0, T t1,
-                               int K, Method method, const SolveOptions<T>& options,
-                               const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
-                               AdjointVariant variant = AdjointVariant::full) {
-  adjoint_detail::check_arguments(ws, z0, K, options);
-  if (z1_bar.rows() != ws.batch() || z1_bar.cols() != ws.dim() || r1_bar.size() != ws.batch())
-    throw std::invalid_argument("taynode::ad::adjoint_solve: z1_bar is batch × dim, r1_bar has batch entries");
-  AdjointResult<T> res;
-  adjoint_detail::forward(ws, z0, t0, t1, TaylorRegularizer<T>{K}, method, options, variant, res);
-  adjoint_detail::backward(ws, adj, t0, t1, TaylorRegularizer<T>{K}, method, options, z1_bar, r1_bar, res);
+template <class T, class B, class Method>
+AdjointResult<T, B> adjoint_solve(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj,
+                                  const typename B::template Matrix<T>& z0, T t0, T t1, int K, Method,
+                                  const SolveOptions<T>& options, const typename B::template Matrix<T>& z1_bar,
+                                  const typename B::template Vector<T>& r1_bar,
+                                  AdjointVariant variant = AdjointVariant::full) {
+  namespace bp = solve_backprop_detail;
+  bp::check_order(ws, K, "adjoint_solve");
+  NetworkDynamics<T, B> dyn(ws, adj, TaylorRegularizer<T>{K});
+  bp::check_state(dyn, z0, "adjoint_solve");
+  adjoint_detail::check_options(options);
+  bp::check_state(dyn, z1_bar, "adjoint_solve", "z1_bar");
+  bp::check_integrand(dyn, r1_bar, "adjoint_solve");
+  AdjointResult<T, B> res;
+  adjoint_detail::forward<Method>(dyn, z0, t0, t1, options, variant, res);
+  adjoint_detail::backward<Method>(dyn, t0, t1, options, z1_bar, r1_bar, res);
   return res;
 }
 

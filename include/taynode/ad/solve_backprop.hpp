@@ -43,6 +43,7 @@
 
 #include <Eigen/Core>
 
+#include "taynode/ad/dynamics.hpp"
 #include "taynode/ad/network_adjoint.hpp"
 #include "taynode/ad/regularizer.hpp"
 #include "taynode/nn/layers.hpp"
@@ -89,27 +90,27 @@ StepSequence<T> from_step_sizes(T t0, T t1, const std::vector<T>& sizes) {
   return s;
 }
 
-template <class T>
+template <class T, class B = backend::Cpu>
 struct ForwardResult {
-  nn::RowMatrix<T> z1;
-  nn::Vector<T> r1;
+  typename B::template Matrix<T> z1;
+  typename B::template Vector<T> r1;
   std::size_t nfe = 0;  // evaluations of the augmented dynamics
 };
 
-template <class T>
+template <class T, class B = backend::Cpu>
 struct RecordedSolve {
   StepSequence<T> steps;
   SolveStatistics<T> stats;
-  nn::RowMatrix<T> z1;  // the adaptive solver's own final state
-  nn::Vector<T> r1;
+  typename B::template Matrix<T> z1;  // the adaptive solver's own final state
+  typename B::template Vector<T> r1;
 };
 
-template <class T>
+template <class T, class B = backend::Cpu>
 struct BackpropResult {
-  nn::RowMatrix<T> z1;      // batch × D
-  nn::Vector<T> r1;         // batch (0 for K = 0)
-  nn::RowMatrix<T> z0_bar;  // dL/dz0
-  nn::Sequential<T> theta_bar;  // dL/dθ, shaped like the network
+  typename B::template Matrix<T> z1;      // batch × D
+  typename B::template Vector<T> r1;      // batch (0 for K = 0)
+  typename B::template Matrix<T> z0_bar;  // dL/dz0
+  nn::Sequential<T> theta_bar;            // dL/dθ, shaped like the network (host)
   std::size_t nfe = 0;  // forward evaluations of [f, r'] (recording solve included)
   std::size_t backward_evaluations = 0;  // plain f evaluations recomputing stage inputs
   std::size_t vjps = 0;                  // VJP calls (one per used stage and step)
@@ -118,12 +119,6 @@ struct BackpropResult {
 };
 
 namespace solve_backprop_detail {
-
-template <class T>
-using Mat = nn::RowMatrix<T>;
-// The state of both sweeps: [z, r] (r is not in any error norm: the steps are given).
-template <class T>
-using State = Augmented<Mat<T>, nn::Vector<T>>;
 
 // The forward sweep: the integration loop with the step-replay controller along `steps`, from y
 // (which ends as the final state); f(t, y, dy) evaluates the dynamics in place, on_step(t, y_n, h)
@@ -162,25 +157,51 @@ void reverse(F& f, Vjp& vjp, StateAt&& state_at, const StepSequence<typename Vec
   }
 }
 
-template <class T, class DZ>
-void check_shape(const NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z, int K, const char* what) {
-  if (z.rows() != ws.batch() || z.cols() != ws.dim())
-    throw std::invalid_argument(std::string("taynode::ad::") + what + ": z0 must be batch × dim of the workspace");
-  if (K < 0 || K > ws.max_order())
-    throw std::invalid_argument(std::string("taynode::ad::") + what + ": 0 <= K <= ws.max_order()");
+// The state of both sweeps: [z, r] of a dynamics (r is not in any error norm: the steps are given).
+template <class D>
+using State = Augmented<typename D::Matrix, typename D::Vector>;
+
+template <class D>
+typename D::Vector zero_vector(const D& d) {
+  typename D::Vector v(d.batch());
+  D::Backend::fill(d.batch(), typename D::Real(0), v.data());
+  return v;
 }
 
-// Forward sweep of [z, r] over the steps; `checkpoints` (if not null) receives z_n for n = 0, m,
-// 2m, … < N (m = `every`; 1: every state).
-template <class Method, class T, class Reg>
-ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, const Reg& g, const StepSequence<T>& steps,
-                         std::vector<Mat<T>>* checkpoints, std::size_t every = 1) {
-  State<T> y{z0, nn::Vector<T>::Zero(ws.batch()), false};
-  auto f = [&](T t, const State<T>& s, State<T>& ds) { g.evaluate(ws, t, s.z, ds.z, ds.r); };
+template <class D, class Z>
+void check_state(const D& d, const Z& z, const char* what, const char* name = "z0") {
+  if (Index(z.rows()) != d.batch() || Index(z.cols()) != d.dim())
+    throw std::invalid_argument(std::string("taynode::ad::") + what + ": " + name + " must be batch × dim (" +
+                                std::to_string(d.batch()) + " × " + std::to_string(d.dim()) + "), got " +
+                                std::to_string(z.rows()) + " × " + std::to_string(z.cols()));
+}
+template <class D, class R>
+void check_integrand(const D& d, const R& r, const char* what) {
+  if (Index(r.size()) != d.batch())
+    throw std::invalid_argument(std::string("taynode::ad::") + what + ": r1_bar needs " + std::to_string(d.batch()) +
+                                " entries (one per example), got " + std::to_string(r.size()));
+}
+
+// Forward sweep of [z, r] over the steps (r integrated only `with_integrand`); `checkpoints` (if
+// not null) receives z_n for n = 0, m, 2m, … < N (m = `every`; 1: every state).
+template <class Method, GradientDynamics D>
+ForwardResult<typename D::Real, typename D::Backend> forward(
+    D& d, const typename D::Matrix& z0, bool with_integrand, const StepSequence<typename D::Real>& steps,
+    std::vector<typename D::Matrix>* checkpoints, std::size_t every = 1) {
+  using T = typename D::Real;
+  State<D> y{z0, zero_vector(d), false};
+  auto f = [&](T t, const State<D>& s, State<D>& ds) {
+    if (with_integrand) {
+      d.evaluate(t, s.z, ds.z, ds.r);
+    } else {
+      d.evaluate(t, s.z, ds.z);
+      D::Backend::fill(d.batch(), T(0), ds.r.data());
+    }
+  };
   if (checkpoints) checkpoints->clear();
   std::size_t n = 0;
-  ForwardResult<T> res;
-  res.nfe = replay<Method>(f, y, steps, [&](T, const State<T>& yn, T) {
+  ForwardResult<T, typename D::Backend> res;
+  res.nfe = replay<Method>(f, y, steps, [&](T, const State<D>& yn, T) {
     if (checkpoints && n % every == 0) checkpoints->push_back(yn.z);
     ++n;
   });
@@ -189,65 +210,53 @@ ForwardResult<T> forward(NetworkTaylor<T>& ws, const Mat<T>& z0, const Reg& g, c
   return res;
 }
 
-}  // namespace solve_backprop_detail
-
-// Forward only: [z1, r1] after the given steps of Method (r0 = 0).
-template <class Method, class T, class DZ>
-ForwardResult<T> solve_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, int K,
-                             const StepSequence<T>& steps, Method = {}) {
-  solve_backprop_detail::check_shape(ws, z0, K, "solve_steps");
-  return solve_backprop_detail::forward<Method, T>(ws, nn::RowMatrix<T>(z0), TaylorRegularizer<T>{K}, steps, nullptr);
-}
-
-namespace solve_backprop_detail {
-template <class T, class DZ, class Method, class Reg>
-RecordedSolve<T> record(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, const Reg& g, Method method,
-                        SolveOptions<T> options, bool r_in_error_control) {
-  using A = Augmented<nn::RowMatrix<T>, nn::Vector<T>>;
+// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on): its accepted steps.
+// r takes part in error control if `r_in_error_control` and it is integrated (an r ≡ 0 would
+// dilute the RMS norm).
+template <class Method, GradientDynamics D>
+RecordedSolve<typename D::Real, typename D::Backend> record(D& d, const typename D::Matrix& z0,
+                                                             typename D::Real t0, typename D::Real t1,
+                                                             bool with_integrand, bool r_in_error_control,
+                                                             SolveOptions<typename D::Real> options) {
+  using T = typename D::Real;
   options.record_step_sizes = true;
-  auto rhs = [&](T t, const A& y, A& dy) {
-    dy.z.resize(y.z.rows(), y.z.cols());
-    dy.r.resize(y.r.size());
-    g.evaluate(ws, t, y.z, dy.z, dy.r);
+  auto rhs = [&](T t, const State<D>& y, State<D>& dy) {
+    if (with_integrand) {
+      d.evaluate(t, y.z, dy.z, dy.r);
+    } else {
+      d.evaluate(t, y.z, dy.z);
+      D::Backend::fill(d.batch(), T(0), dy.r.data());
+    }
   };
-  auto sol = solve(rhs, A{nn::RowMatrix<T>(z0), nn::Vector<T>::Zero(z0.rows()), r_in_error_control}, std::vector<T>{t0, t1},
-                   method, options);
-  RecordedSolve<T> rec;
+  auto sol = solve(rhs, State<D>{z0, zero_vector(d), with_integrand && r_in_error_control}, std::vector<T>{t0, t1},
+                   Method{}, options);
+  RecordedSolve<T, typename D::Backend> rec;
   rec.steps = from_step_sizes(t0, t1, sol.stats.step_sizes);
-  rec.z1 = sol.final_state().z;
-  rec.r1 = sol.final_state().r;
+  rec.z1 = std::move(sol.y.back().z);
+  rec.r1 = std::move(sol.y.back().r);
   rec.stats = std::move(sol.stats);
   return rec;
 }
-}  // namespace solve_backprop_detail
-
-// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on); its accepted steps.
-template <class T, class DZ, class Method>
-RecordedSolve<T> record_steps(NetworkTaylor<T>& ws, const Eigen::MatrixBase<DZ>& z0, T t0, T t1, int K, Method method,
-                              SolveOptions<T> options = {}, bool r_in_error_control = true) {
-  solve_backprop_detail::check_shape(ws, z0, K, "record_steps");
-  return solve_backprop_detail::record(ws, z0, t0, t1, TaylorRegularizer<T>{K}, method, std::move(options),
-                                       r_in_error_control);
-}
-
-namespace solve_backprop_detail {
 
 // The reverse sweep along `steps` from the checkpoints z_n (n = 0, m, 2m, … with m = `every`) of a
-// forward sweep: fills res.z0_bar, res.theta_bar, res.backward_evaluations, res.vjps. With m > 1 the
-// states of one segment [jm, jm + m) are recomputed from z_jm by plain evaluations when the sweep
-// enters it (memory N/m + m states instead of N; each step's plain evaluations once more).
-template <class Method, class T, class Reg, class DZB, class DRB>
-void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Mat<T>>& checkpoints, const Reg& g,
-              const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
-              BackpropResult<T>& res, std::size_t every = 1) {
-  const Index B = ws.batch(), D = ws.dim();
-  if (z1_bar.rows() != B || z1_bar.cols() != D || r1_bar.size() != B)
-    throw std::invalid_argument("taynode::ad::backprop_steps: z1_bar is batch × dim, r1_bar has batch entries");
-  State<T> ybar{z1_bar, r1_bar, false};           // ȳ_{n+1}, then ȳ_n
-  State<T> y_n{Mat<T>(B, D), nn::Vector<T>::Zero(B), false};  // z_n as a state (r is not read)
-  std::vector<Mat<T>> segment;  // z_b … z_{b+m−1} of the current segment (every > 1)
+// forward sweep, with the cotangents (z̄1, r̄1) of the final state: returns dL/dz0 and leaves dL/dθ
+// in d (written over, then accumulated); adds to *evaluations, *vjps. With m > 1 the states of one
+// segment [jm, jm + m) are recomputed from z_jm by plain evaluations when the sweep enters it
+// (memory N/m + m states instead of N; each step's plain evaluations once more). Returns false
+// if there was no step (d's parameter cotangent then untouched).
+template <class Method, GradientDynamics D>
+bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const StepSequence<typename D::Real>& steps,
+              const typename D::Matrix& z1_bar, const typename D::Vector& r1_bar, typename D::Matrix& z0_bar,
+              std::size_t& evaluations, std::size_t& vjps, std::size_t every = 1) {
+  using T = typename D::Real;
+  using Mat = typename D::Matrix;
+  check_state(d, z1_bar, "backprop", "z1_bar");
+  check_integrand(d, r1_bar, "backprop");
+  State<D> ybar{z1_bar, r1_bar, false};         // ȳ_{n+1}, then ȳ_n
+  State<D> y_n{z1_bar, zero_vector(d), false};  // z_n as a state (r is not read)
+  std::vector<Mat> segment;  // z_b … z_{b+m−1} of the current segment (every > 1)
   std::size_t segment_begin = steps.size();
-  auto state_at = [&](std::size_t n) -> const State<T>& {
+  auto state_at = [&](std::size_t n) -> const State<D>& {
     if (every == 1) {
       y_n.z = checkpoints[n];
       return y_n;
@@ -257,30 +266,38 @@ void backward(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const std::vector<Ma
       StepSequence<T> part;
       part.t.assign(steps.t.begin() + std::ptrdiff_t(b), steps.t.begin() + std::ptrdiff_t(e));
       part.h.assign(steps.h.begin() + std::ptrdiff_t(b), steps.h.begin() + std::ptrdiff_t(e - 1));
-      auto fwd = forward<Method, T>(ws, checkpoints[b / every], TaylorRegularizer<T>{0}, part, &segment);
+      auto fwd = forward<Method>(d, checkpoints[b / every], false, part, &segment);
       segment.push_back(std::move(fwd.z1));
-      res.backward_evaluations += fwd.nfe;
+      evaluations += fwd.nfe;
       segment_begin = b;
     }
     y_n.z = segment[n - b];
     return y_n;
   };
   // Stage inputs by plain evaluations (no Taylor pass: only z enters later stage inputs).
-  auto f = [&](T t, const State<T>& y, State<T>& k) {
-    k.z = ws.evaluate(t, y.z);
-    k.r.setZero();
+  auto f = [&](T t, const State<D>& y, State<D>& k) {
+    d.evaluate(t, y.z, k.z);
+    D::Backend::fill(d.batch(), T(0), k.r.data());
   };
   bool first = true;
-  auto vjp = [&](T t, const State<T>& y, const State<T>& kbar, State<T>& ybar_stage) {
-    g.vjp(ws, adj, t, y.z, kbar.z, kbar.r, !first);
+  auto vjp = [&](T t, const State<D>& y, const State<D>& kbar, State<D>& ybar_stage) {
+    d.vjp(t, y.z, kbar.z, kbar.r, !first);
     first = false;
-    ybar_stage.z = adj.z_bar();
-    ybar_stage.r.setZero();
+    const auto zb = d.z_bar();
+    backend::assign<typename D::Backend>(ybar_stage.z, backend::MatrixView<const T>(zb.data(), zb.rows(), zb.cols()));
+    D::Backend::fill(d.batch(), T(0), ybar_stage.r.data());
   };
-  reverse<Method>(f, vjp, state_at, steps, ybar, res.backward_evaluations, res.vjps);
-  res.z0_bar = std::move(ybar.z);
-  res.theta_bar = adj.gradient();
-  if (first) nn::for_each_parameter(res.theta_bar, [](auto& p) { p.setZero(); });
+  reverse<Method>(f, vjp, state_at, steps, ybar, evaluations, vjps);
+  z0_bar = std::move(ybar.z);
+  return !first;
+}
+
+// θ̄ of d on the host; zero if `any` is false (no VJP ran).
+template <GradientDynamics D>
+nn::Sequential<typename D::Real> parameter_gradient(const D& d, bool any) {
+  nn::Sequential<typename D::Real> g = d.gradient();
+  if (!any) nn::for_each_parameter(g, [](auto& p) { p.setZero(); });
+  return g;
 }
 
 template <class T>
@@ -289,50 +306,87 @@ void check_steps(const StepSequence<T>& steps, const char* what) {
     throw std::invalid_argument(std::string("taynode::ad::") + what + ": steps.t needs one more entry than steps.h");
 }
 
+template <class T, class B>
+void check_order(const NetworkTaylor<T, B>& ws, int K, const char* what) {
+  if (K < 0 || K > ws.max_order())
+    throw std::invalid_argument(std::string("taynode::ad::") + what + ": 0 <= K <= ws.max_order()");
+}
+
 }  // namespace solve_backprop_detail
+
+// Forward only: [z1, r1] after the given steps of Method (r0 = 0; r is R_K).
+template <class Method, class T, class B>
+ForwardResult<T, B> solve_steps(NetworkTaylor<T, B>& ws, const typename B::template Matrix<T>& z0, int K,
+                                const StepSequence<T>& steps, Method = {}) {
+  namespace d = solve_backprop_detail;
+  d::check_order(ws, K, "solve_steps");
+  NetworkDynamics<T, B> dyn(ws, TaylorRegularizer<T>{K});
+  d::check_state(dyn, z0, "solve_steps");
+  d::check_steps(steps, "solve_steps");
+  return d::forward<Method>(dyn, z0, true, steps, nullptr);
+}
+
+// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on); its accepted steps.
+template <class T, class B, class Method>
+RecordedSolve<T, B> record_steps(NetworkTaylor<T, B>& ws, const typename B::template Matrix<T>& z0, T t0, T t1, int K,
+                                 Method, SolveOptions<T> options = {}, bool r_in_error_control = true) {
+  namespace d = solve_backprop_detail;
+  d::check_order(ws, K, "record_steps");
+  NetworkDynamics<T, B> dyn(ws, TaylorRegularizer<T>{K});
+  d::check_state(dyn, z0, "record_steps");
+  return d::record<Method>(dyn, z0, t0, t1, K > 0, r_in_error_control, std::move(options));
+}
 
 // Reverse of the discrete solve along `steps`: L's cotangents z̄1 (batch × D) and r̄1 (batch) →
 // dL/dz0, dL/dθ. adj must belong to ws (NetworkAdjoint(ws)); both are reused, not reallocated.
-template <class Method, class T, class DZ, class DZB, class DRB>
-BackpropResult<T> backprop_steps(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, int K,
-                                 const StepSequence<T>& steps, const Eigen::MatrixBase<DZB>& z1_bar,
-                                 const Eigen::MatrixBase<DRB>& r1_bar, Method = {}) {
+template <class Method, class T, class B>
+BackpropResult<T, B> backprop_steps(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj,
+                                    const typename B::template Matrix<T>& z0, int K, const StepSequence<T>& steps,
+                                    const typename B::template Matrix<T>& z1_bar,
+                                    const typename B::template Vector<T>& r1_bar, Method = {}) {
   namespace d = solve_backprop_detail;
-  using Mat = nn::RowMatrix<T>;
-  d::check_shape(ws, z0, K, "backprop_steps");
+  d::check_order(ws, K, "backprop_steps");
+  NetworkDynamics<T, B> dyn(ws, adj, TaylorRegularizer<T>{K});
+  d::check_state(dyn, z0, "backprop_steps");
   d::check_steps(steps, "backprop_steps");
-  if (z1_bar.rows() != ws.batch() || z1_bar.cols() != ws.dim() || r1_bar.size() != ws.batch())
-    throw std::invalid_argument("taynode::ad::backprop_steps: z1_bar is batch × dim, r1_bar has batch entries");
-  std::vector<Mat> checkpoints;
-  auto fwd = d::forward<Method, T>(ws, Mat(z0), TaylorRegularizer<T>{K}, steps, &checkpoints);
-  BackpropResult<T> res;
+  d::check_state(dyn, z1_bar, "backprop_steps", "z1_bar");
+  d::check_integrand(dyn, r1_bar, "backprop_steps");
+  std::vector<typename B::template Matrix<T>> checkpoints;
+  auto fwd = d::forward<Method>(dyn, z0, true, steps, &checkpoints);
+  BackpropResult<T, B> res;
   res.z1 = std::move(fwd.z1);
   res.r1 = std::move(fwd.r1);
   res.nfe = fwd.nfe;
   res.steps = steps.size();
   res.step_sequence = steps;
-  d::backward<Method>(ws, adj, checkpoints, TaylorRegularizer<T>{K}, steps, z1_bar, r1_bar, res);
+  const bool any = d::backward<Method>(dyn, checkpoints, steps, z1_bar, r1_bar, res.z0_bar, res.backward_evaluations,
+                                       res.vjps);
+  res.theta_bar = d::parameter_gradient(dyn, any);
   return res;
 }
 
 // One call: options.fixed_steps > 0 → taynode::solve's fixed grid (no separate solve); otherwise
 // an adaptive solve records its accepted steps (record_steps), then backprop_steps replays them.
-// The replayed z1, r1 agree with the adaptive solver's to rounding (the stage sums are formed in a
-// different order); the gradients are those of the replayed map. options.fixed_step_size is not
-// supported here (build a StepSequence).
-template <class T, class DZ, class Method, class DZB, class DRB>
-BackpropResult<T> backprop_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0,
-                                 T t1, int K, Method method, const SolveOptions<T>& options,
-                                 const Eigen::MatrixBase<DZB>& z1_bar, const Eigen::MatrixBase<DRB>& r1_bar,
-                                 bool r_in_error_control = true) {
+// The replayed z1, r1 agree with the adaptive solver's to rounding; the gradients are those of the
+// replayed map. options.fixed_step_size is not supported here (build a StepSequence).
+template <class T, class B, class Method>
+BackpropResult<T, B> backprop_solve(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj,
+                                    const typename B::template Matrix<T>& z0, T t0, T t1, int K, Method method,
+                                    const SolveOptions<T>& options, const typename B::template Matrix<T>& z1_bar,
+                                    const typename B::template Vector<T>& r1_bar, bool r_in_error_control = true) {
   if (options.fixed_step_size != T(0))
     throw std::invalid_argument("taynode::ad::backprop_solve: fixed_step_size unsupported; use fixed_steps or a StepSequence");
   if (options.fixed_steps > 0)
     return backprop_steps<Method>(ws, adj, z0, K, fixed_grid(t0, t1, int(options.fixed_steps)), z1_bar, r1_bar);
-  auto rec = record_steps(ws, z0, t0, t1, K, method, options, r_in_error_control);
-  auto res = backprop_steps<Method>(ws, adj, z0, K, rec.steps, z1_bar, r1_bar);
-  res.nfe += rec.stats.nfe;
-  return res;
+  if constexpr (Method::error_estimate == ErrorEstimate::none) {
+    throw std::invalid_argument(std::string("taynode::ad::backprop_solve: method ") + Method::name +
+                                " has no error estimate: set options.fixed_steps");
+  } else {
+    auto rec = record_steps(ws, z0, t0, t1, K, method, options, r_in_error_control);
+    auto res = backprop_steps<Method>(ws, adj, z0, K, rec.steps, z1_bar, r1_bar);
+    res.nfe += rec.stats.nfe;
+    return res;
+  }
 }
 
 }  // namespace taynode::ad
