@@ -180,20 +180,28 @@ template <class Method, class State, class Real>
        " with h=", h);
 }
 
-// Failure of an automatic initial step size (Hairer's or the reference code's): a non-finite
-// derivative at the probe f(t0 + h0, y0 + h0 f0), or weighted norms that overflow or vanish.
+// Failure of an automatic initial step size (Hairer's or the reference code's). The state and
+// f(t0, y0) (stage0) are finite here; the cause is either weighted norms that overflow (the
+// tolerances too small for the state's or the derivative's magnitude: then the probe step itself
+// is not finite) or a non-finite derivative at the probe f(t0 + h0, y0 + h0·f0).
 template <class Method, class State, class Real>
-[[noreturn]] void fail_initial_step(RungeKuttaStepper<Method, State>& st, Real h, Real t0,
-                                    const Tolerances<Real>& tol) {
+[[noreturn]] void fail_initial_step(RungeKuttaStepper<Method, State>& st, const State& y0, Real h,
+                                    Real t0, Tolerances<Real> tol) {
   using VS = VectorSpace<State>;
+  using std::isfinite;
+  const char* per = tol.rtol_vec || tol.atol_vec ? " (per component)" : "";
+  if (!isfinite(VS::scaled_sq_norm(y0, y0, tol)) || !isfinite(VS::scaled_sq_norm(st.stage0(), y0, tol)))
+    fail(SolveErrorKind::invalid_argument, "no initial step size at t=", t0, ": the tolerances rtol = ",
+         tol.rtol, ", atol = ", tol.atol, per, " are too small for this problem (the weighted norms "
+         "of the initial state and derivative overflow; both are finite); use larger tolerances or "
+         "set first_step");
   // The probe state and its derivative are left in y1() and endpoint_stage().
   if (!VS::all_finite(st.y1()) || !VS::all_finite(st.endpoint_stage()))
-    fail(SolveErrorKind::non_finite, "non-finite derivative near the initial state: the initial "
-         "step size's probe f(t0 + h0, y0 + h0·f0) is not finite (t0=", t0, ")");
+    fail(SolveErrorKind::non_finite, "non-finite derivative near the initial state: f at the "
+         "initial step size's probe t0 + h0 (t0=", t0, ") is not finite");
   fail(SolveErrorKind::invalid_argument, "no initial step size (h = ", h, " at t=", t0,
-       "): the weighted norms of the initial state and derivative overflow or vanish for rtol = ",
-       tol.rtol, ", atol = ", tol.atol, tol.rtol_vec || tol.atol_vec ? " (per component)" : "",
-       "; the derivative is finite: use larger tolerances or set first_step");
+       "): the weighted norm of the derivative's change over the probe step overflows or vanishes "
+       "for rtol = ", tol.rtol, ", atol = ", tol.atol, per, "; use other tolerances or set first_step");
 }
 
 // The method's extra dense-output stages (and f(t+h, y1)), once per step.
@@ -272,22 +280,24 @@ struct HairerController : InterpolatedOutputs {
                                 std::size_t /*max_steps*/) {
     using std::abs;
     using std::isfinite;
-    if constexpr (Method::error_estimate == ErrorEstimate::none)
+    if constexpr (Method::error_estimate == ErrorEstimate::none) {
       ode_detail::fail(SolveErrorKind::invalid_argument, "method ", Method::name,
                        " has no error estimate: use a ConstantStepController (fixed grid)");
-    if (!isfinite(first_step) || !isfinite(max_step) || max_step < Real(0))
-      ode_detail::fail(SolveErrorKind::invalid_argument, "invalid first_step ", Real(first_step),
-                       " or max_step ", Real(max_step));
-    rule_ = make_rule<Method>(control);
-    const Real t0 = times.front();
-    t_end_ = times.back();
-    dir_ = t_end_ > t0 ? Real(1) : Real(-1);
-    h_max_ = max_step > Real(0) ? max_step : abs(t_end_ - t0);
-    if (first_step != Real(0)) return abs(first_step) * dir_;
-    const Real h = hairer_initial_step(rhs, t0, y0, st.stage0(), st.y1(), st.endpoint_stage(),
-                                       Method::order, h_max_, dir_, tol);
-    if (!isfinite(h) || h == Real(0)) ode_detail::fail_initial_step(st, h, t0, tol);
-    return h;
+    } else {
+      if (!isfinite(first_step) || !isfinite(max_step) || max_step < Real(0))
+        ode_detail::fail(SolveErrorKind::invalid_argument, "invalid first_step ", Real(first_step),
+                         " or max_step ", Real(max_step));
+      rule_ = make_rule<Method>(control);
+      const Real t0 = times.front();
+      t_end_ = times.back();
+      dir_ = t_end_ > t0 ? Real(1) : Real(-1);
+      h_max_ = max_step > Real(0) ? max_step : abs(t_end_ - t0);
+      if (first_step != Real(0)) return abs(first_step) * dir_;
+      const Real h = hairer_initial_step(rhs, t0, y0, st.stage0(), st.y1(), st.endpoint_stage(),
+                                         Method::order, h_max_, dir_, tol);
+      if (!isfinite(h) || h == Real(0)) ode_detail::fail_initial_step(st, y0, h, t0, tol);
+      return h;
+    }
   }
 
   TAYNODE_ODE_INLINE Real clip(Real t, Real h, bool& last) const {
@@ -327,8 +337,7 @@ struct HairerController : InterpolatedOutputs {
   template <class Method>
   static StepSizeControl<Real> make_rule(
       std::variant<MethodDefaultController, PIController<Real>, IntegralController<Real>> c_in) {
-    constexpr int k = Method::error_estimate == ErrorEstimate::none ? Method::order
-                                                                     : Method::error_exponent_order;
+    constexpr int k = Method::error_exponent_order;
     return std::visit(
         [&](const auto& c) -> StepSizeControl<Real> {
           using C = std::decay_t<decltype(c)>;
@@ -426,7 +435,7 @@ void jax_interpolate(const RungeKuttaStepper<Dopri5, State>& st, State& out, con
 template <class Real>
 struct JaxController {
   Real first_step = Real(0);  // 0: the reference code's initial step
-  JaxStepRule<Real> rule{};
+  static constexpr JaxStepRule<Real> rule{};  // the reference code's constants (folded in)
 
   template <class Method>
   static constexpr bool eager_endpoint = false;
@@ -445,7 +454,7 @@ struct JaxController {
     if (first_step != Real(0)) return abs(first_step) * dir;
     const Real h =
         jax_initial_step(rhs, t0, y0, st.stage0(), st.y1(), st.endpoint_stage(), 4, dir, tol) * dir;
-    if (!isfinite(h) || h == Real(0)) ode_detail::fail_initial_step(st, h, t0, tol);
+    if (!isfinite(h) || h == Real(0)) ode_detail::fail_initial_step(st, y0, h, t0, tol);
     return h;
   }
 
