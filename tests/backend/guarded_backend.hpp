@@ -151,6 +151,11 @@ struct Guarded {
       host_side(host);
       std::copy(host, host + n, b_.data());
     }
+    void update(const T* host, Index n) {
+      count("Mirror::update");
+      host_side(host);
+      std::copy(host, host + n, b_.data());
+    }
     const T* data() const { return b_.data(); }
 
    private:

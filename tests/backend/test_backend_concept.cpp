@@ -38,6 +38,7 @@ struct ProbeBufferWithoutResize {
 template <class T>
 struct ProbeMirror {
   ProbeMirror(const T*, Index) {}
+  void update(const T*, Index) {}
   const T* data() const { return nullptr; }
 };
 template <class T>

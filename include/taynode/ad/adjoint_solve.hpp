@@ -96,7 +96,7 @@ void forward(D& d, const typename D::Matrix& z0, typename D::Real t0, typename D
       d.evaluate(t, y.z, dy.z, dy.r);
     } else {
       d.evaluate(t, y.z, dy.z);
-      D::Backend::fill(d.batch(), T(0), dy.r.data());
+      D::Backend::fill(dy.r.size(), T(0), dy.r.data());
     }
   };
   auto sol = solve(rhs, S{z0, solve_backprop_detail::zero_vector(d), with_integrand}, std::vector<T>{t0, t1},

@@ -17,6 +17,8 @@
 //   d.store_gradient(out, α)             out (backend memory, parameter_count() entries) = α·θ̄,
 //                                        in nn::for_each_parameter order
 //   d.gradient()                         θ̄ on the host, shaped like the network (nn::Sequential)
+//   d.zero_integrand()                   optional: the integrand r = 0 (its shape), when r is not
+//                                        one entry per example (e.g. a CNF's [Δlogp, R] per example)
 //
 // Matrices and vectors are the backend's (`Matrix`, `Vector`; Eigen types for backend::Cpu), so a
 // GRU-encoded latent ODE, a CNF trace channel or a device backend plug into the same drivers.
@@ -31,6 +33,7 @@
 #include "taynode/ad/regularizer.hpp"
 #include "taynode/backend/matrix.hpp"
 #include "taynode/nn/layers.hpp"
+#include "taynode/ode/backend_vector_space.hpp"  // solver states in a backend's memory
 #include "taynode/taylor/network_taylor.hpp"
 
 namespace taynode::ad {

@@ -161,11 +161,17 @@ void reverse(F& f, Vjp& vjp, StateAt&& state_at, const StepSequence<typename Vec
 template <class D>
 using State = Augmented<typename D::Matrix, typename D::Vector>;
 
+// The integrand's value 0: a dynamics with several integrand channels per example (a CNF's Δlogp
+// and its regularizer) gives its shape by zero_integrand(); otherwise one entry per example.
 template <class D>
 typename D::Vector zero_vector(const D& d) {
-  typename D::Vector v(d.batch());
-  D::Backend::fill(d.batch(), typename D::Real(0), v.data());
-  return v;
+  if constexpr (requires { d.zero_integrand(); }) {
+    return d.zero_integrand();
+  } else {
+    typename D::Vector v(d.batch());
+    D::Backend::fill(d.batch(), typename D::Real(0), v.data());
+    return v;
+  }
 }
 
 template <class D, class Z>
@@ -177,9 +183,10 @@ void check_state(const D& d, const Z& z, const char* what, const char* name = "z
 }
 template <class D, class R>
 void check_integrand(const D& d, const R& r, const char* what) {
-  if (Index(r.size()) != d.batch())
-    throw std::invalid_argument(std::string("taynode::ad::") + what + ": r1_bar needs " + std::to_string(d.batch()) +
-                                " entries (one per example), got " + std::to_string(r.size()));
+  const Index n = Index(zero_vector(d).size());
+  if (Index(r.size()) != n)
+    throw std::invalid_argument(std::string("taynode::ad::") + what + ": r1_bar needs " + std::to_string(n) +
+                                " entries (the integrand's), got " + std::to_string(r.size()));
 }
 
 // Forward sweep of [z, r] over the steps (r integrated only `with_integrand`); `checkpoints` (if
@@ -195,7 +202,7 @@ ForwardResult<typename D::Real, typename D::Backend> forward(
       d.evaluate(t, s.z, ds.z, ds.r);
     } else {
       d.evaluate(t, s.z, ds.z);
-      D::Backend::fill(d.batch(), T(0), ds.r.data());
+      D::Backend::fill(ds.r.size(), T(0), ds.r.data());
     }
   };
   if (checkpoints) checkpoints->clear();
@@ -225,7 +232,7 @@ RecordedSolve<typename D::Real, typename D::Backend> record(D& d, const typename
       d.evaluate(t, y.z, dy.z, dy.r);
     } else {
       d.evaluate(t, y.z, dy.z);
-      D::Backend::fill(d.batch(), T(0), dy.r.data());
+      D::Backend::fill(dy.r.size(), T(0), dy.r.data());
     }
   };
   auto sol = solve(rhs, State<D>{z0, zero_vector(d), with_integrand && r_in_error_control}, std::vector<T>{t0, t1},
@@ -277,7 +284,7 @@ bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const St
   // Stage inputs by plain evaluations (no Taylor pass: only z enters later stage inputs).
   auto f = [&](T t, const State<D>& y, State<D>& k) {
     d.evaluate(t, y.z, k.z);
-    D::Backend::fill(d.batch(), T(0), k.r.data());
+    D::Backend::fill(k.r.size(), T(0), k.r.data());
   };
   bool first = true;
   auto vjp = [&](T t, const State<D>& y, const State<D>& kbar, State<D>& ybar_stage) {
@@ -285,7 +292,7 @@ bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const St
     first = false;
     const auto zb = d.z_bar();
     backend::assign<typename D::Backend>(ybar_stage.z, backend::MatrixView<const T>(zb.data(), zb.rows(), zb.cols()));
-    D::Backend::fill(d.batch(), T(0), ybar_stage.r.data());
+    D::Backend::fill(ybar_stage.r.size(), T(0), ybar_stage.r.data());
   };
   reverse<Method>(f, vjp, state_at, steps, ybar, evaluations, vjps);
   z0_bar = std::move(ybar.z);

@@ -70,7 +70,7 @@ template <class D>
 struct Cotangents {
   typename D::Matrix z1_bar;
   typename D::Vector r1_bar;
-  explicit Cotangents(const D& d) : z1_bar(d.batch(), d.dim()), r1_bar(d.batch()) {
+  explicit Cotangents(const D& d) : z1_bar(d.batch(), d.dim()), r1_bar(solve_backprop_detail::zero_vector(d)) {
     D::Backend::fill(z1_bar.size(), typename D::Real(0), z1_bar.data());
     D::Backend::fill(r1_bar.size(), typename D::Real(0), r1_bar.data());
   }

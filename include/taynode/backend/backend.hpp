@@ -14,7 +14,8 @@
 //   template <class T> using Buffer          owning storage: Buffer<T>(n), .data(), .size(), .resize(n)
 //                                              (resize keeps no values a caller may rely on)
 //   template <class T> class Mirror          parameters as the kernels see them:
-//                                              Mirror<T>(const T* host, Index n), .data()
+//                                              Mirror<T>(const T* host, Index n), .data(),
+//                                              .update(host, n) (the host values changed)
 //   template <class T> using Matrix, Vector  owning batch × D states / batch-long vectors in backend
 //                                              memory: Matrix<T>(rows, cols), Vector<T>(n), .data(),
 //                                              .rows(), .cols(), .size() (Cpu: the Eigen types;
@@ -85,6 +86,7 @@ concept SeriesBackend = requires(const double* cp, double* p, double a, Index n,
   buf.resize(std::size_t(n));
   requires std::constructible_from<typename B::template Mirror<double>, const double*, Index>;
   { mirror.data() } -> std::convertible_to<const double*>;
+  requires requires(typename B::template Mirror<double> m) { m.update(cp, n); };
   requires std::constructible_from<typename B::template Matrix<double>, Index, Index>;
   requires std::constructible_from<typename B::template Vector<double>, Index>;
   { mat.data() } -> std::convertible_to<const double*>;

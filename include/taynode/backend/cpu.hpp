@@ -33,6 +33,7 @@ struct Cpu {
   class Mirror {
    public:
     Mirror(const T* host, Index) : p_(host) {}
+    void update(const T* host, Index) { p_ = host; }  // a view sees every change
     const T* data() const { return p_; }
 
    private:

@@ -41,6 +41,23 @@ struct AddScaledKernel {
     }
   }
 };
+// out = (h·c0)·k0 (N = 1) or h·(c0 k0 + c1 k1 + …) (N > 1): the reverse sweep's k̄ combinations.
+template <class T, std::size_t N>
+struct ScaledSumKernel {
+  T* out;
+  T h;
+  T c[N];
+  const T* k[N];
+  TAYNODE_INLINE TAYNODE_HD void operator()(std::ptrdiff_t i) const {
+    if constexpr (N == 1) {
+      out[i] = (h * c[0]) * k[0][i];
+    } else {
+      T acc = c[0] * k[0][i];
+      for (std::size_t j = 1; j < N; ++j) acc = acc + c[j] * k[j][i];
+      out[i] = h * acc;
+    }
+  }
+};
 // term_i = (num_i / (atol + rtol·m_i))², num and m as in the Eigen path's sq_sum_over.
 template <class T, std::size_t N>
 struct ErrorTermKernel {
@@ -101,6 +118,14 @@ struct VectorSpace<backend::Matrix<T, B>> {
       for (std::size_t j = 0; j < N; ++j) kernel.c[j] = c[j];
       B::for_each(y.size(), kernel);
     }
+  }
+
+  template <std::size_t N, class... K>
+  static void scaled_sum(S& out, Real h, const std::array<Real, N>& c, const K&... k) {
+    static_assert(N == sizeof...(K) && N > 0);
+    ode_detail::ScaledSumKernel<T, N> kernel{out.data(), h, {}, {k.data()...}};
+    for (std::size_t j = 0; j < N; ++j) kernel.c[j] = c[j];
+    B::for_each(out.size(), kernel);
   }
 
   template <std::size_t N, class... K>

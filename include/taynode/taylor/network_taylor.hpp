@@ -22,6 +22,7 @@
 
 #include <cassert>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -204,6 +205,12 @@ class NetworkTaylor {
     if (x.data() != input_.coefficient(k)) Backend::copy(x.size(), x.data(), input_.coefficient(k));
   }
 
+  // After the network's parameters changed on the host (an optimizer step): the backend's copies
+  // take the new values (backend::Cpu reads the network's arrays directly: nothing to do there).
+  void refresh_parameters() {
+    for (std::size_t i = 0; i < mirrors_.size(); ++i) mirrors_[i].update(mirror_sources_[i].first, mirror_sources_[i].second);
+  }
+
  private:
   struct LayerWork {
     const T *w = nullptr, *b = nullptr, *gw = nullptr, *gb = nullptr, *tw = nullptr;
@@ -213,6 +220,7 @@ class NetworkTaylor {
 
   const T* mirror(const T* host, Index n) {
     mirrors_.emplace_back(host, n);
+    mirror_sources_.emplace_back(host, n);
     return mirrors_.back().data();
   }
   static void check_in(Index in, Index features) {
@@ -272,6 +280,7 @@ class NetworkTaylor {
   int max_order_;
   Index batch_, dim_;
   std::vector<typename Backend::template Mirror<T>> mirrors_;
+  std::vector<std::pair<const T*, Index>> mirror_sources_;  // the network's arrays they mirror
   std::vector<LayerWork> work_;
   SeriesType input_;
 };
