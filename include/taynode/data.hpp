@@ -3,3 +3,4 @@
 
 #include "taynode/data/errors.hpp"
 #include "taynode/data/mnist.hpp"
+#include "taynode/data/physionet.hpp"
