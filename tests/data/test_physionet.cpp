@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -192,7 +193,7 @@ TEST_CASE("PhysioNet record: malformed input names the file, the line and the pr
   CHECK_THROWS_WITH(taynode::load_physionet({scratch("empty-dir")}), Contains("holds no .txt patient files"));
 }
 
-TEST_CASE("PhysioNet normalization is fitted on the given patients only; three kinds", "[data][physionet]") {
+TEST_CASE("PhysioNet normalization is fitted on the given patients only, in three kinds", "[data][physionet]") {
   const std::string h = "Time,Parameter,Value\n00:00,RecordID,1\n";
   taynode::PhysionetData data;
   // Training patients 0 and 1; patient 2 (held out) has an extreme HR that must not enter the fit.
@@ -458,23 +459,28 @@ TEST_CASE("PhysioNet load timing, cold and warm", "[.physionet-timing]") {
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     ::close(fd);
   };
+  // Wall-clock seconds, and the process's CPU seconds in brackets (the wall time on a shared machine
+  // includes waiting for a core).
   auto timed = [](auto&& f) {
     const auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     f();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::to_string(wall) + " s (cpu " + std::to_string(cpu) + " s)";
   };
   taynode::PhysionetLoadInfo info;
   for (const auto& f : taynode::physionet_files(dirs)) evict(f);
-  const double cold = timed([&] { taynode::load_physionet(dirs); });
-  const double warm = timed([&] { taynode::load_physionet(dirs); });
-  const double write = timed([&] { taynode::load_physionet(dirs, {}, cache, &info); });
+  const std::string cold = timed([&] { taynode::load_physionet(dirs); });
+  const std::string warm = timed([&] { taynode::load_physionet(dirs); });
+  const std::string write = timed([&] { taynode::load_physionet(dirs, {}, cache, &info); });
   evict(cache);
   for (const auto& f : taynode::physionet_files(dirs)) evict(f);
-  const double cache_cold = timed([&] { taynode::load_physionet(dirs, {}, cache, &info); });
+  const std::string cache_cold = timed([&] { taynode::load_physionet(dirs, {}, cache, &info); });
   REQUIRE(info.from_cache);
-  const double cache_warm = timed([&] { taynode::load_physionet(dirs, {}, cache, &info); });
-  WARN("8000 records: parse cold " << cold << " s, warm " << warm << " s; parse + cache write " << write
-                                   << " s; from cache cold " << cache_cold << " s, warm " << cache_warm << " s ("
+  const std::string cache_warm = timed([&] { taynode::load_physionet(dirs, {}, cache, &info); });
+  WARN("8000 records: parse cold " << cold << ", warm " << warm << "; parse + cache write " << write
+                                   << "; from cache cold " << cache_cold << ", warm " << cache_warm << " ("
                                    << fs::file_size(cache) << " bytes)");
   fs::remove_all(cache.parent_path());
 }
