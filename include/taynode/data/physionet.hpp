@@ -335,8 +335,21 @@ inline std::vector<unsigned char> encode_cache(const PhysionetData& data, std::u
 }
 
 // Decodes a cache; an empty string when it holds data for `key`, else why it cannot be used.
+inline std::string decode_cache_unchecked(std::string_view text, const std::filesystem::path& path, std::uint64_t key,
+                                          PhysionetData& out);
 inline std::string decode_cache(std::string_view text, const std::filesystem::path& path, std::uint64_t key,
                                 PhysionetData& out) {
+  try {
+    return decode_cache_unchecked(text, path, key, out);
+  } catch (const nn::CheckpointError& e) {  // a length check of the Reader: keep only its problem
+    const std::string what = e.what();
+    const std::size_t at = what.find("': ");
+    return at == std::string::npos ? what : what.substr(at + 3);
+  }
+}
+// The same, letting the Reader's length checks throw.
+inline std::string decode_cache_unchecked(std::string_view text, const std::filesystem::path& path, std::uint64_t key,
+                                          PhysionetData& out) {
   using nn::detail::ckpt::Reader;
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t size = text.size();
@@ -417,7 +430,7 @@ inline PhysionetData load_physionet(const std::vector<std::filesystem::path>& di
       try {
         const std::string text = read_text_file(cache_path);
         report.cache_note = decode_cache(text, cache_path, key, cached);
-      } catch (const std::exception& e) {  // unreadable, or a length check of the Reader
+      } catch (const DataError& e) {  // unreadable
         report.cache_note = e.what();
       }
       if (report.cache_note.empty() && cached.size() == files.size()) {
