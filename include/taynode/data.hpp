@@ -5,4 +5,5 @@
 #include "taynode/data/miniboone.hpp"
 #include "taynode/data/mnist.hpp"
 #include "taynode/data/npy.hpp"
+#include "taynode/data/physionet.hpp"
 #include "taynode/data/read_file.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 // Neural-network building blocks: layers, initializers, parameter sets, optimizers, schedules,
-// checkpoints (docs/nn.md, docs/checkpoint.md).
+// checkpoints, the MNIST classifier head, the latent ODE's model pieces (docs/nn.md, docs/checkpoint.md).
 #include "nn/layers.hpp"
 #include "nn/init.hpp"
 #include "nn/parameters.hpp"
@@ -8,3 +8,4 @@
 #include "nn/optimizers.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/classifier.hpp"
+#include "nn/latent_ode.hpp"
