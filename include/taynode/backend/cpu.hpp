@@ -57,57 +57,46 @@ struct Cpu {
   template <class T>
   using ConstView = Eigen::Map<const RowMatrix<T>>;
 
+  // The three GEMMs run Eigen's blocked kernel directly (Eigen::internal::
+  // general_matrix_matrix_product, the routine behind its products), not through product
+  // expressions: each expression form (A·Bᵀ, A·B, Aᵀ·B, with or without α, its small-size
+  // coefficient path and its m = 1 GEMV) instantiates a kernel of its own, and those
+  // instantiations were the largest part of a training program's compile cost (≈ 6 s and 220 MB
+  // of g++ -O2 per translation unit, benchmarks/RESULTS.md "Compile cost"). Row-major C(m×n) is the
+  // column-major Cᵀ(n×m), so C = op(A)·op(B) runs as Cᵀ = op(B)ᵀ·op(A)ᵀ, as Eigen itself does for a
+  // row-major destination, with its blocking for the (m, n, k) problem: the same kernel, packing
+  // and summation order as the expression `C.noalias() += α·(op(A)·op(B))` at sizes where Eigen
+  // takes its GEMM path.
+  //
   // C(m×n) = α·A(m×k)·B(n×k)ᵀ + β·C, all row-major (B is a weight matrix out × in).
   template <class T>
   static void gemm_nt(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
                       T alpha = T(1), T beta = T(0)) {
-    const ConstMatrixMap<T> A(a, m, k, Eigen::OuterStride<>(lda));
-    const ConstMatrixMap<T> B(b, n, k, Eigen::OuterStride<>(ldb));
-    MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) {
-      if (m == 1) {
-        C.row(0).noalias() = alpha * (A.row(0) * B.transpose());  // one example: a matrix-vector product
-      } else if (alpha == T(1)) {
-        C.noalias() = A * B.transpose();
-      } else {
-        C.noalias() = alpha * (A * B.transpose());
-      }
+    scale_output(m, n, beta, c, ldc);
+    if (m == 1) {  // one example: a matrix-vector product (the GEMM kernel would pack all of B)
+      Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> row(c, n);
+      row.noalias() += alpha * (ConstMatrixMap<T>(a, 1, k, Eigen::OuterStride<>(lda)).row(0) *
+                                ConstMatrixMap<T>(b, n, k, Eigen::OuterStride<>(ldb)).transpose());
       return;
     }
-    if (beta != T(1)) C *= beta;
-    if (m == 1) C.row(0).noalias() += alpha * (A.row(0) * B.transpose());
-    else if (alpha == T(1)) C.noalias() += A * B.transpose();
-    else C.noalias() += alpha * (A * B.transpose());
+    // Cᵀ = B·Aᵀ: B row-major (n×k), Aᵀ is A's column-major view.
+    gemm_kernel<T, Eigen::RowMajor, Eigen::ColMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha);
   }
   // C(m×n) = α·A(m×k)·B(k×n) + β·C (the input cotangent x̄ += ȳ W of a linear map).
   template <class T>
   static void gemm_nn(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
                       T alpha = T(1), T beta = T(0)) {
-    const ConstMatrixMap<T> A(a, m, k, Eigen::OuterStride<>(lda));
-    const ConstMatrixMap<T> B(b, k, n, Eigen::OuterStride<>(ldb));
-    MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) C.setZero();
-    else if (beta != T(1)) C *= beta;
-    if (m == 1) {
-      if (alpha == T(1)) C.row(0).noalias() += A.row(0) * B;
-      else C.row(0).noalias() += alpha * (A.row(0) * B);
-    } else if (alpha == T(1)) {
-      C.noalias() += A * B;
-    } else {
-      C.noalias() += alpha * (A * B);
-    }
+    scale_output(m, n, beta, c, ldc);
+    // Cᵀ = Bᵀ·Aᵀ: both column-major views.
+    gemm_kernel<T, Eigen::ColMajor, Eigen::ColMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha);
   }
   // C(m×n) = α·A(k×m)ᵀ·B(k×n) + β·C (the weight cotangent W̄ += Ȳᵀ X over stacked coefficients).
   template <class T>
   static void gemm_tn(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
                       T alpha = T(1), T beta = T(0)) {
-    const ConstMatrixMap<T> A(a, k, m, Eigen::OuterStride<>(lda));
-    const ConstMatrixMap<T> B(b, k, n, Eigen::OuterStride<>(ldb));
-    MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) C.setZero();
-    else if (beta != T(1)) C *= beta;
-    if (alpha == T(1)) C.noalias() += A.transpose() * B;
-    else C.noalias() += alpha * (A.transpose() * B);
+    scale_output(m, n, beta, c, ldc);
+    // Cᵀ = Bᵀ·A: Bᵀ column-major view, A row-major (k×m).
+    gemm_kernel<T, Eigen::ColMajor, Eigen::RowMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha);
   }
 
   // Plain vector operations (host memory: loops the compiler vectorizes).
@@ -287,6 +276,33 @@ struct Cpu {
   }
 
  private:
+  // C = β·C (β = 0: zeros, whatever C held; β = 1: untouched).
+  template <class T>
+  static void scale_output(Index m, Index n, T beta, T* c, Index ldc) {
+    if (beta == T(1)) return;
+    for (Index i = 0; i < m; ++i) {
+      T* row = c + i * ldc;
+      if (beta == T(0)) {
+        std::fill(row, row + n, T(0));
+      } else {
+        TAYNODE_IVDEP
+        for (Index j = 0; j < n; ++j) row[j] *= beta;
+      }
+    }
+  }
+  // Column-major Cᵀ(n×m) += α·L(n×k)·R(k×m) with L and R stored in the given orders; C is the
+  // row-major m×n matrix at c (leading dimension ldc).
+  template <class T, int LhsOrder, int RhsOrder>
+  static void gemm_kernel(Index m, Index n, Index k, const T* l, Index ldl, const T* r, Index ldr, T* c, Index ldc,
+                          T alpha) {
+    if (m == 0 || n == 0 || k == 0) return;
+    using Gemm = Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
+                                                                Eigen::ColMajor, 1>;
+    // Eigen sizes the blocking for the row-major problem (m, n, k) and then runs its transpose.
+    Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic> blocking(
+        m, n, k, 1, true);
+    Gemm::run(n, m, k, l, ldl, r, ldr, c, 1, ldc, alpha, blocking, nullptr);
+  }
   template <class T>
   static void exp_minus_abs(Index m, const T* u, T* z) {
     using A = Eigen::Array<T, Eigen::Dynamic, 1>;

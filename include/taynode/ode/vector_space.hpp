@@ -234,6 +234,10 @@ struct VectorSpace<S> {
 #else
   static constexpr bool sse2_pairs = false;
 #endif
+  // Dynamic-size states of plain reals in contiguous storage: stage combinations as one loop.
+  static constexpr bool dynamic_plain =
+      plain && S::SizeAtCompileTime == Eigen::Dynamic && bool(S::Flags & Eigen::DirectAccessBit) &&
+      bool(S::Flags & Eigen::LinearAccessBit);
   using RealArray = Eigen::Array<Real, Eigen::Dynamic, Eigen::Dynamic,
                                  (S::IsRowMajor ? Eigen::RowMajor : Eigen::ColMajor)>;
   using TolMap = Eigen::Map<const RealArray>;
@@ -290,6 +294,13 @@ struct VectorSpace<S> {
             o[i] = yp[i] + h * (... + (c[I] * ode_detail::scalar_load(k.data()[i])));
           }(std::make_index_sequence<N>{});
       }
+    } else if constexpr (dynamic_plain) {
+      // Dynamic states of plain reals (a batch × features matrix): one loop over the components
+      // with the same operations as the Eigen expression below, so the same bits, without an
+      // expression type (and its evaluator instantiations) per stage shape: those cost a training
+      // program ≈ 3 s and 130 MB of compile time per translation unit (benchmarks/RESULTS.md,
+      // "Compile cost"), for passes that are a few per mille of a network evaluation's work.
+      combine_loop<false>(out.data(), y.data(), y.size(), h, c, k.data()...);
     } else if constexpr (N == 1) {
       out.array() = y.array() + (h * c[0]) * (k.array(), ...);
     } else {
@@ -299,10 +310,39 @@ struct VectorSpace<S> {
     }
   }
 
+  // out_i = (y_i +) h·(Σ_j c_j k_j,i), or (y_i +) (h·c_0)·k_0,i for one stage: the operations of the
+  // Eigen expressions of add_scaled / scaled_sum, component by component.
+  template <bool ScaledSum, std::size_t N, class... P>
+  static void combine_loop(Real* out, const Real* y, Eigen::Index n, Real h, const std::array<Real, N>& c,
+                           const P*... k) {
+    const Real* const ptr[] = {k...};
+    if constexpr (N == 1) {
+      const Real hc = h * c[0];
+      const Real* const k0 = ptr[0];
+      for (Eigen::Index i = 0; i < n; ++i) {
+        if constexpr (ScaledSum)
+          out[i] = hc * k0[i];
+        else
+          out[i] = y[i] + hc * k0[i];
+      }
+    } else {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        Real acc = c[0] * ptr[0][i];
+        for (std::size_t j = 1; j < N; ++j) acc = acc + c[j] * ptr[j][i];
+        if constexpr (ScaledSum)
+          out[i] = h * acc;
+        else
+          out[i] = y[i] + h * acc;
+      }
+    }
+  }
+
   template <std::size_t N, class... K>
   static void scaled_sum(S& out, Real h, const std::array<Real, N>& c, const K&... k) {
     static_assert(N == sizeof...(K) && N > 0);
-    if constexpr (N == 1) {
+    if constexpr (dynamic_plain) {
+      combine_loop<true>(out.data(), nullptr, out.size(), h, c, k.data()...);
+    } else if constexpr (N == 1) {
       out.array() = (h * c[0]) * (k.array(), ...);
     } else {
       [&]<std::size_t... I>(std::index_sequence<I...>) {
