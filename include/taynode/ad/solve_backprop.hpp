@@ -317,8 +317,8 @@ BackpropResult<T> backprop_steps(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, c
 
 // One call: options.fixed_steps > 0 → taynode::solve's fixed grid (no separate solve); otherwise
 // an adaptive solve records its accepted steps (record_steps), then backprop_steps replays them.
-// The replayed z1, r1 agree with the adaptive solver's to rounding (the stage sums are formed in a
-// different order); the gradients are those of the replayed map. options.fixed_step_size is not
+// The replay runs the solver's stepper and loop on the recorded steps, so z1, r1 are formed by the
+// adaptive solver's operations; the gradients are those of the replayed map. options.fixed_step_size is not
 // supported here (build a StepSequence).
 template <class T, class DZ, class Method, class DZB, class DRB>
 BackpropResult<T> backprop_solve(NetworkTaylor<T>& ws, NetworkAdjoint<T>& adj, const Eigen::MatrixBase<DZ>& z0, T t0,
