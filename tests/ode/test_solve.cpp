@@ -415,39 +415,42 @@ TEST_CASE("fixed-size vector operations are bitwise equal to the Eigen expressio
 
 // Defects found by attacking solve() as a user would (issue 10, defects 3 and 6): each raises a
 // SolveError that names the actual problem.
-TEST_CASE("bad input raises accurate errors before it does harm", "[ode][solve][errors]") {
-  using K = SolveErrorKind;
-  auto message = [](auto&& run) -> std::string {
-    try {
-      run();
-    } catch (const SolveError& e) {
-      return e.what();
-    }
-    return "no SolveError thrown";
-  };
+namespace {
+std::string error_message(auto&& run) {
+  try {
+    run();
+  } catch (const SolveError& e) {
+    return e.what();
+  }
+  return "no SolveError thrown";
+}
+}  // namespace
 
-  // A step size far below the span: 1e300 steps, more than max_steps (the step count was a
-  // double → size_t cast that overflowed, and one RK4 step was taken).
+TEST_CASE("a fixed step far below the span raises max_steps_exceeded", "[ode][solve][errors]") {
+  // 1e300 steps: the step count was a double → size_t cast that overflowed (one RK4 step taken).
   SolveOptions<double> tiny;
   tiny.fixed_step_size = 1e-300;
-  CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, RK4{}, tiny); }) == K::max_steps_exceeded);
+  CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, RK4{}, tiny); }) == SolveErrorKind::max_steps_exceeded);
   tiny.fixed_step_size = 1e-9;  // 1e9 steps: representable, still more than max_steps
-  CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, RK4{}, tiny); }) == K::max_steps_exceeded);
+  CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, RK4{}, tiny); }) == SolveErrorKind::max_steps_exceeded);
+}
 
-  // Tolerances so small that the weighted norms overflow: f is fine, the message says so.
+TEST_CASE("tolerances too small for the norms are reported as such", "[ode][solve][errors]") {
+  using K = SolveErrorKind;
+  // The weighted norms overflow; f is fine and the message must not blame it.
   SolveOptions<double> small;
   small.rtol = small.atol = 1e-300;
-  CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); }) == K::invalid_argument);
-  std::string what = message([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); });
+  std::string what = error_message([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); });
   INFO(what);
   CHECK(what.find("tolerances") != std::string::npos);
   CHECK(what.find("non-finite") == std::string::npos);
+  CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); }) == K::invalid_argument);
   small.step_control = StepControl::jax;
   CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); }) == K::invalid_argument);
   // With a given first step the error estimate overflows instead.
   small.step_control = StepControl::hairer;
   small.first_step = 0.1;
-  what = message([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); });
+  what = error_message([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); });
   INFO(what);
   CHECK(what.find("tolerances") != std::string::npos);
   CHECK(failure_kind([&] { solve(decay, 1.0, {0.0, 1.0}, Dopri5{}, small); }) == K::invalid_argument);
@@ -456,26 +459,28 @@ TEST_CASE("bad input raises accurate errors before it does harm", "[ode][solve][
           solve([](double t, double y) { return t > 0 ? std::numeric_limits<double>::quiet_NaN() : -y; },
                 1.0, {0.0, 1.0}, Dopri5{});
         }) == K::non_finite);
+}
 
-  // A non-finite initial state is refused before f sees it.
+TEST_CASE("a non-finite initial state is refused before f sees it", "[ode][solve][errors]") {
   int calls = 0;
   auto counted = [&](double, double y) {
     ++calls;
     return -y;
   };
   CHECK(failure_kind([&] { solve(counted, std::numeric_limits<double>::quiet_NaN(), {0.0, 1.0}, Dopri5{}); }) ==
-        K::non_finite);
+        SolveErrorKind::non_finite);
   CHECK(calls == 0);
+}
 
-  // f returns (or resizes its output to) a state of the wrong size.
+TEST_CASE("an f whose result has the wrong size raises", "[ode][solve][errors]") {
   const Eigen::VectorXd y3 = Eigen::VectorXd::Ones(3);
   auto returns_two = [](double, const Eigen::VectorXd&) { return Eigen::VectorXd(Eigen::VectorXd::Zero(2)); };
-  CHECK(failure_kind([&] { solve(returns_two, y3, {0.0, 1.0}, Dopri5{}); }) == K::invalid_argument);
+  CHECK(failure_kind([&] { solve(returns_two, y3, {0.0, 1.0}, Dopri5{}); }) == SolveErrorKind::invalid_argument);
   auto resizes = [](double, const Eigen::VectorXd& y, Eigen::VectorXd& dy) {
     dy = -y;
-    if (y(0) != 1.0) dy.resize(2);  // wrong from the first stage on
+    if (y(0) != 1.0) dy.resize(2);  // wrong from the second stage on
   };
   SolveOptions<double> grid;
   grid.fixed_steps = 4;
-  CHECK(failure_kind([&] { solve(resizes, y3, {0.0, 1.0}, RK4{}, grid); }) == K::invalid_argument);
+  CHECK(failure_kind([&] { solve(resizes, y3, {0.0, 1.0}, RK4{}, grid); }) == SolveErrorKind::invalid_argument);
 }

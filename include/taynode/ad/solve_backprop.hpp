@@ -374,8 +374,9 @@ BackpropResult<T, B> backprop_steps(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B
 
 // One call: options.fixed_steps > 0 → taynode::solve's fixed grid (no separate solve); otherwise
 // an adaptive solve records its accepted steps (record_steps), then backprop_steps replays them.
-// The replayed z1, r1 agree with the adaptive solver's to rounding; the gradients are those of the
-// replayed map. options.fixed_step_size is not supported here (build a StepSequence).
+// The replay runs the solver's stepper and loop on the recorded steps, so z1, r1 are formed by the
+// adaptive solver's operations; the gradients are those of the replayed map. options.fixed_step_size
+// is not supported here (build a StepSequence).
 template <class T, class B, class Method>
 BackpropResult<T, B> backprop_solve(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>& adj,
                                     const typename B::template Matrix<T>& z0, T t0, T t1, int K, Method method,

@@ -227,7 +227,7 @@ struct OutputCursor {
   std::vector<State>& y;  // the states at times[1 .. next−1]
   std::size_t n_times;    // times.size(), kept here: f could change *times for all the compiler knows
   std::size_t next = 1;   // the next output time not yet served
-  Real t_out;             // times[next] (while next < n_times)
+  Real t_out;             // times[next]; past the last output ±∞ (beyond any step's end)
   bool done() const { return next >= n_times; }
 };
 
@@ -240,7 +240,7 @@ struct InterpolatedOutputs {
                                               OutputCursor<State, Real>& out, bool& endpoint_ready,
                                               bool& dense_ready) {
     const std::size_t n_times = out.n_times;
-    if (out.next < n_times && (out.t_out - t_new) * dir <= Real(0)) {  // an output in (t, t_new]
+    if ((out.t_out - t_new) * dir <= Real(0)) {  // an output in (t, t_new]
       while (out.next < n_times && (out.times[out.next] - t_new) * dir < Real(0)) {
         ode_detail::prepare_dense(st, rhs, t, y, h, endpoint_ready, dense_ready);
         out.y.push_back(y);
@@ -251,7 +251,8 @@ struct InterpolatedOutputs {
         out.y.push_back(st.y1());
         ++out.next;
       }
-      if (out.next < n_times) out.t_out = out.times[out.next];
+      out.t_out = out.next < n_times ? out.times[out.next]
+                                     : dir * std::numeric_limits<Real>::infinity();
     }
   }
 };
@@ -302,7 +303,8 @@ struct HairerController : InterpolatedOutputs {
 
   TAYNODE_ODE_INLINE Real clip(Real t, Real h, bool& last) const {
     using std::abs;
-    if (Real(0.1) * abs(h) <= abs(t) * std::numeric_limits<Real>::epsilon() || h == Real(0))
+    // (h = 0 is caught too: 0 ≤ |t|·eps.)
+    if (Real(0.1) * abs(h) <= abs(t) * std::numeric_limits<Real>::epsilon())
       ode_detail::fail(SolveErrorKind::step_size_underflow, "step size underflow: h=", h, " at t=", t);
     if ((t + Real(1.01) * h - t_end_) * dir_ > Real(0)) {
       h = t_end_ - t;
@@ -484,10 +486,12 @@ struct JaxController {
                                               Real t, const State& y, Real h, Real t_new, Real dir,
                                               OutputCursor<State, Real>& out,
                                               bool& /*endpoint_ready*/, bool& /*dense_ready*/) {
-    while (out.next < out.n_times && (out.times[out.next] - t_new) * dir <= Real(0)) {
+    while ((out.t_out - t_new) * dir <= Real(0)) {
       out.y.push_back(y);
-      ode_detail::jax_interpolate(st, out.y.back(), y, h, (out.times[out.next] - t) / (t_new - t));
+      ode_detail::jax_interpolate(st, out.y.back(), y, h, (out.t_out - t) / (t_new - t));
       ++out.next;
+      out.t_out = out.next < out.n_times ? out.times[out.next]
+                                         : dir * std::numeric_limits<Real>::infinity();
     }
   }
   TAYNODE_ODE_INLINE static bool finished(bool /*last*/, bool outputs_done) { return outputs_done; }
