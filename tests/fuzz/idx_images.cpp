@@ -17,9 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(!__builtin_mul_overflow(im.rows, im.cols, &image) && !__builtin_mul_overflow(im.count, image, &total) &&
               total == im.pixels.size(),
           "count x rows x cols != pixel count");
-  require(im.pixels.empty() || std::memcmp(im.pixels.data(), data + 16, im.pixels.size()) == 0, "pixels differ from the file's bytes");
+  require(im.pixels.empty() || std::memcmp(im.pixels.data(), data + 16, im.pixels.size()) == 0,
+          "pixels differ from the file's bytes");
   const auto x = im.scaled<float>();
-  require(std::size_t(x.rows()) == im.count && std::size_t(x.cols()) == im.rows * im.cols, "scaled() has the wrong shape");
-  for (Eigen::Index i = 0; i < x.size(); ++i) require(x.data()[i] >= 0 && x.data()[i] <= 1, "scaled pixel outside [0, 1]");
+  require(std::size_t(x.rows()) == im.count && std::size_t(x.cols()) == image, "scaled() has the wrong shape");
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    require(x.data()[i] >= 0 && x.data()[i] <= 1, "scaled pixel outside [0, 1]");
   return 0;
 }

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t announced = (std::size_t(data[4]) << 24) | (std::size_t(data[5]) << 16) |
                                 (std::size_t(data[6]) << 8) | std::size_t(data[7]);
   require(labels.size() == announced, "label count != the header's count");
-  require(labels.empty() || std::memcmp(labels.data(), data + 8, labels.size()) == 0, "labels differ from the file's bytes");
+  require(labels.empty() || std::memcmp(labels.data(), data + 8, labels.size()) == 0,
+          "labels differ from the file's bytes");
   for (auto l : labels) require(l <= 9, "accepted a label outside 0-9");
   return 0;
 }
