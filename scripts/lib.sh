@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared set-up for scripts/demo and scripts/test (sourced, not run).
 #   taynode_setup           Debian packages (installs them as root, else prints the apt-get line)
-#   taynode_configure       cmake configure of $TAYNODE_BUILD_DIR (Release)
+#   taynode_configure       cmake configure of $TAYNODE_BUILD_DIR ($TAYNODE_BUILD_TYPE, default Release)
 #   taynode_build [target]  build everything, or the given targets, with -j$(nproc)
 # Environment: TAYNODE_BUILD_DIR (default <repo>/build), TAYNODE_CMAKE_ARGS (extra configure args),
 #              TAYNODE_JOBS (default: nproc).
@@ -11,6 +11,7 @@ set -euo pipefail
 TAYNODE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 TAYNODE_BUILD_DIR="${TAYNODE_BUILD_DIR:-$TAYNODE_ROOT/build}"
 TAYNODE_JOBS="${TAYNODE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+TAYNODE_BUILD_TYPE="${TAYNODE_BUILD_TYPE:-Release}"
 
 # What the build needs, and what it uses when present (Boost.Odeint: optional benchmark baseline).
 TAYNODE_REQUIRED_PACKAGES=(cmake make g++ libeigen3-dev catch2 libbenchmark-dev libcli11-dev gnuplot-nox)
@@ -78,7 +79,7 @@ taynode_configure() {
   fi
   # Always re-run: cheap, and picks up new test/example/benchmark folders (they are globbed).
   # shellcheck disable=SC2086  # TAYNODE_CMAKE_ARGS is a list of words on purpose
-  cmake -S "$TAYNODE_ROOT" -B "$TAYNODE_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
+  cmake -S "$TAYNODE_ROOT" -B "$TAYNODE_BUILD_DIR" -DCMAKE_BUILD_TYPE="$TAYNODE_BUILD_TYPE" \
         ${TAYNODE_CMAKE_ARGS:-} >/dev/null \
     || taynode_die "cmake configure failed (rerun without >/dev/null: cmake -S $TAYNODE_ROOT -B $TAYNODE_BUILD_DIR)"
 }

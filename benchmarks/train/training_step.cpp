@@ -6,15 +6,17 @@
 //
 // Loss: ½·mean over the batch of ||z1 − y||² with a fixed target y (a classifier head costs < 1% of a
 // step here: 100×784×10 multiply-adds against ≥ 16 evaluations of 2×100×785×100), + λ·mean R_K.
-// Initial states: the first 100 images of ../shared/data/mnist/smoke (t10k) if present, else
-// uniform [0,1] pixels (seeded).
+// Initial states: the first 100 images of the MNIST smoke slice (t10k): [smoke-dir], else
+// $TAYNODE_SHARED_DATA/mnist/smoke, else ../shared/data/mnist/smoke; a missing slice is an error
+// (run from the repository root, or name the folder). smoke-dir "random" asks for uniform [0,1]
+// pixels (seeded) instead.
 //
 // Timing: every configuration runs once per round, rounds repeated, median per configuration
 // (so all configurations see the same machine state). Peak memory: each configuration runs one
 // step in a forked child; its peak resident set (ru_maxrss) minus that of a child that only sets
 // up the network and data.
 //
-// Usage: bench_train_training_step [rounds=7] [mnist-smoke-dir]
+// Usage: bench_train_training_step [rounds=7] [mnist-smoke-dir | random]
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -125,13 +127,15 @@ long child_peak_kib(const Mat& images, const Config* c) {
 }
 
 Mat load_images(const std::string& dir) {
-  const std::string path = dir + "/t10k-first1000-images-idx3-ubyte";
-  if (std::filesystem::exists(path)) {
-    const auto imgs = read_idx_images(path);
+  if (dir != "random") {
+    const std::string path = dir + "/t10k-first1000-images-idx3-ubyte";
+    const auto imgs = read_idx_images(path);  // a DataError naming the file when it is missing
+    if (imgs.count < 100 || imgs.rows * imgs.cols != 784)
+      throw DataError(path, "expected at least 100 images of 28 x 28 pixels");
     std::printf("initial states: first 100 images of %s\n", path.c_str());
     return imgs.template scaled<double>().topRows(100);
   }
-  std::printf("initial states: uniform [0,1] pixels (%s not found)\n", path.c_str());
+  std::printf("initial states: uniform [0,1] pixels (asked for with \"random\")\n");
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<double> u(0, 1);
   return Mat::NullaryExpr(100, 784, [&] { return u(rng); });
@@ -146,7 +150,14 @@ int main(int argc, char** argv) {
     const char* env = std::getenv("TAYNODE_SHARED_DATA");
     dir = std::string(env ? env : "../shared/data") + "/mnist/smoke";
   }
-  const Mat images = load_images(dir);
+  Mat images;
+  try {
+    images = load_images(dir);
+  } catch (const DataError& e) {
+    std::fprintf(stderr, "bench_train_training_step: %s\n(give the MNIST smoke folder as the second argument, set "
+                         "TAYNODE_SHARED_DATA, or pass \"random\" for random pixels)\n", e.what());
+    return 1;
+  }
   std::vector<Config> configs;
   for (bool adaptive : {false, true})
     for (auto method : {Gradient::backprop, Gradient::adjoint})

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <exception>
 #include <iostream>
+#include <sstream>
 
 #include "mnist_example.hpp"
 
@@ -76,6 +77,14 @@ void progress_bar(std::int64_t it_in_epoch, std::int64_t its_per_epoch, std::int
   std::fflush(stderr);
 }
 
+// Writes a whole file; a failure (full disk, unwritable folder) is an error, not a silent gap.
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+}
+
 std::ofstream open_csv(const fs::path& p, bool append, const std::string& header) {
   const bool exists = fs::exists(p);
   std::ofstream f(p, append ? std::ios::app : std::ios::trunc);
@@ -93,8 +102,8 @@ int run(const Settings& s) {
   if (s.threads > 1) std::cerr << "note: built without OpenMP; --threads " << s.threads << " runs on one thread\n";
 #endif
   const fs::path out(s.out_dir);
-  fs::create_directories(out);
   const int K = s.K();
+  std::vector<std::string> written;  // files of --out this run wrote, for the closing line
 
   Model<T> model(s.seed);
   Dataset<T> train;
@@ -116,10 +125,11 @@ int run(const Settings& s) {
     resumed = true;
     std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
   }
-  {
-    std::ofstream f(out / "settings.json");
-    f << settings_json(s) << "\n";
-  }
+  // The output folder is made once the data and the checkpoint have loaded, so that a run that
+  // fails on its input leaves nothing behind.
+  fs::create_directories(out);
+  write_file(out / "settings.json", settings_json(s) + "\n");
+  written.push_back("settings.json");
   std::cout << "MNIST neural ODE: " << model.parameter_count() << " parameters, " << s.precision << ", reg "
             << s.reg << " (K = " << K << ", lambda = " << s.lambda << "), solver " << s.solver
             << (s.adaptive() ? " adaptive rtol " + num(s.rtol) + " atol " + num(s.atol)
@@ -140,6 +150,7 @@ int run(const Settings& s) {
     auto log_csv = open_csv(out / "train_log.csv", resumed,
                             "iteration,epoch,lr,loss,reg,total,train_error,nfe_forward,nfe_backward,ms_per_iteration");
     auto mon_csv = open_csv(out / "monitor.csv", resumed, "iteration,epoch,train_error,nfe_dopri5,label");
+    written.insert(written.end(), {"train_log.csv", "monitor.csv"});
     // Figure 3's NFE: Dopri5 (evaluation tolerance) on a fixed batch of training images.
     const std::size_t mb = std::min(s.monitor_batch, train.size());
     const Mat<T> monitor_x = train.x.topRows(Index(mb));
@@ -221,7 +232,7 @@ int run(const Settings& s) {
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   {
-    std::ofstream f(out / "eval.csv");
+    std::ostringstream f;
     f << "label,reg,lambda,solver,steps,gradient,forward,precision,subset,epochs,iterations,split,examples,loss,error,"
          "nfe,r2,B,K,median_ms_per_iteration\n";
     for (const auto& e : evals)
@@ -229,9 +240,11 @@ int run(const Settings& s) {
         << s.gradient << "," << s.forward << "," << s.precision << "," << s.subset << "," << s.epochs << "," << it
         << "," << e.split << "," << e.examples << "," << num(e.loss) << "," << num(e.error) << "," << num(e.nfe) << ","
         << num(e.r2) << "," << num(e.frobenius) << "," << num(e.kinetic) << "," << num(med_ms) << "\n";
+    write_file(out / "eval.csv", f.str());
+    written.push_back("eval.csv");
   }
   {
-    std::ofstream f(out / "results.json");
+    std::ostringstream f;
     f << "{\n  \"settings\": " << settings_json(s) << ",\n  \"machine\": \"" << json_escape(machine_description())
       << "\",\n  \"finished\": \"" << now_utc() << "\",\n  \"wall_seconds\": " << num(wall)
       << ",\n  \"training\": {\"iterations\": " << it << ", \"iterations_this_run\": " << (it - first_it)
@@ -247,9 +260,10 @@ int run(const Settings& s) {
         << ", \"seconds\": " << num(e.seconds) << "}";
     }
     f << "]\n}\n";
+    write_file(out / "results.json", f.str());
+    written.push_back("results.json");
   }
-  std::printf("wrote %s/{settings.json,train_log.csv,monitor.csv,eval.csv,results.json}; wall time %.1f s\n",
-              s.out_dir.c_str(), wall);
+  std::printf("wrote %s/{%s}; wall time %.1f s\n", s.out_dir.c_str(), join(written).c_str(), wall);
 #ifdef TAYNODE_MNIST_PLOT_SCRIPT
   if (s.plot && fs::exists(out / "monitor.csv")) {
     const std::string cmd = std::string("command -v gnuplot >/dev/null 2>&1 && '") + TAYNODE_MNIST_PLOT_SCRIPT +
@@ -271,6 +285,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", s.out_dir, "output folder");
   app.add_option("--subset", s.subset, "train on the first N training images (0: all 60000)");
   app.add_option("--test-subset", s.test_subset, "evaluate on the first N test images (0: all 10000)");
+  // The unsigned options: CLI11 would wrap "-1" to 2^64 - 1.
+  const auto non_negative = CLI::NonNegativeNumber;
   app.add_option("--reg", s.reg, "regularizer: none, r2..r6 (R_K, K = 2..6), rnode (with --lam-kin, --lam-fro)");
   app.add_option("--lam", s.lambda, "weight lambda of R_K");
   app.add_option("--lam-kin", s.lambda_kin, "RNODE kinetic weight (rnode)");
@@ -285,8 +301,11 @@ int main(int argc, char** argv) {
                  "forward solves [z, R_K] and reports R_K");
   app.add_option("--epochs", s.epochs, "epochs (0: only evaluate, e.g. with --resume)");
   app.add_option("--batch", s.batch, "batch size (an incomplete last batch of an epoch is dropped)");
-  app.add_option("--lr-values", s.lr_values, "learning rates of the step schedule")->delimiter(',');
-  app.add_option("--lr-epochs", s.lr_epochs, "epochs at which the next learning rate starts")->delimiter(',');
+  CLI::Option* lr_values =
+      app.add_option("--lr-values", s.lr_values, "learning rates of the step schedule (one value: constant)")
+          ->delimiter(',');
+  CLI::Option* lr_epochs =
+      app.add_option("--lr-epochs", s.lr_epochs, "epochs at which the next learning rate starts")->delimiter(',');
   app.add_option("--momentum", s.momentum, "heavy-ball momentum mass");
   app.add_option("--max-iterations", s.max_iterations, "stop after this many iterations in total (0: no limit)");
   app.add_option("--precision", s.precision, "float or double");
@@ -310,13 +329,22 @@ int main(int argc, char** argv) {
   // A repeated single-value option takes its last value (so scripts can append overrides).
   for (CLI::Option* o : app.get_options())
     if (o->get_type_size_max() == 1 && o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  for (const char* name :
+       {"--subset", "--test-subset", "--steps", "--batch", "--seed", "--monitor-batch", "--eval-batch"})
+    app.get_option(name)->check(non_negative);
   CLI11_PARSE(app, argc, argv);
+  // One learning rate without boundaries: a constant rate (not the default schedule's boundaries).
+  if (lr_values->count() > 0 && lr_epochs->count() == 0 && s.lr_values.size() == 1) s.lr_epochs.clear();
+  const bool out_existed = fs::exists(s.out_dir);
   try {
     s.validate();
     return s.precision == "float" ? run<float>(s) : run<double>(s);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::cerr << "\nmnist: error: " << e.what() << "\n";
+    // Leave no empty output folder behind.
+    std::error_code ec;
+    if (!out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec)) fs::remove(s.out_dir, ec);
     return 1;
   }
 }

@@ -128,26 +128,38 @@ struct Settings {
       throw std::invalid_argument("--reg rnode needs --lam-kin > 0 and/or --lam-fro > 0");
     if (reg != "rnode" && (lambda_kin != 0 || lambda_fro != 0))
       throw std::invalid_argument("--lam-kin/--lam-fro apply to --reg rnode only");
-    if (!(lambda >= 0) || !(lambda_kin >= 0) || !(lambda_fro >= 0)) throw std::invalid_argument("--lam must be >= 0");
+    auto finite_non_negative = [](double v) { return std::isfinite(v) && v >= 0; };
+    if (!finite_non_negative(lambda) || !finite_non_negative(lambda_kin) || !finite_non_negative(lambda_fro))
+      throw std::invalid_argument("--lam, --lam-kin and --lam-fro must be finite and >= 0");
     if (reg == "none" && lambda != 0) throw std::invalid_argument("--lam > 0 needs a regularizer (--reg r2..r6)");
     static const char* solvers[] = {"euler", "midpoint", "rk4", "bosh3", "dopri5", "tsit5"};
     if (std::find(std::begin(solvers), std::end(solvers), solver) == std::end(solvers))
       throw std::invalid_argument("--solver must be one of euler, midpoint, rk4, bosh3, dopri5, tsit5 (got '" + solver + "')");
     if (steps == 0 && (solver == "euler" || solver == "midpoint" || solver == "rk4"))
       throw std::invalid_argument("--solver " + solver + " has no error estimate: give --steps N (N >= 1)");
-    if (steps == 0 && !(rtol > 0 && atol > 0)) throw std::invalid_argument("--rtol and --atol must be > 0");
+    if (steps == 0 && !(rtol > 0 && atol > 0 && std::isfinite(rtol) && std::isfinite(atol)))
+      throw std::invalid_argument("--rtol and --atol must be finite and > 0");
     if (gradient != "backprop" && gradient != "adjoint")
       throw std::invalid_argument("--gradient must be backprop or adjoint (got '" + gradient + "')");
     if (forward != "plain" && forward != "augmented")
       throw std::invalid_argument("--forward must be plain or augmented (got '" + forward + "')");
     if (epochs < 0) throw std::invalid_argument("--epochs must be >= 0");
     if (batch < 1) throw std::invalid_argument("--batch must be >= 1");
+    if (subset > 0 && batch > subset)
+      throw std::invalid_argument("--batch " + std::to_string(batch) + " exceeds --subset " + std::to_string(subset));
     if (lr_values.size() != lr_epochs.size() + 1)
       throw std::invalid_argument("--lr-values needs exactly one more entry than --lr-epochs (" +
                                   std::to_string(lr_values.size()) + " values, " + std::to_string(lr_epochs.size()) +
-                                  " boundaries)");
-    for (std::size_t i = 1; i < lr_epochs.size(); ++i)
-      if (lr_epochs[i] <= lr_epochs[i - 1]) throw std::invalid_argument("--lr-epochs must be increasing");
+                                  " boundaries; one value alone without --lr-epochs is a constant rate)");
+    for (double lr : lr_values)
+      if (!(std::isfinite(lr) && lr > 0))
+        throw std::invalid_argument("--lr-values must be finite and > 0 (got " + std::to_string(lr) + ")");
+    for (std::size_t i = 0; i < lr_epochs.size(); ++i)
+      if (lr_epochs[i] < 0 || (i > 0 && lr_epochs[i] <= lr_epochs[i - 1]))
+        throw std::invalid_argument("--lr-epochs must be increasing epochs >= 0");
+    if (!(momentum >= 0 && momentum < 1)) throw std::invalid_argument("--momentum must be in [0, 1)");
+    if (max_iterations < 0) throw std::invalid_argument("--max-iterations must be >= 0 (0: no limit)");
+    if (checkpoint_every < 0) throw std::invalid_argument("--checkpoint-every must be >= 0 (0: every epoch)");
     if (precision != "float" && precision != "double")
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
@@ -156,7 +168,7 @@ struct Settings {
     if (eval != "test" && eval != "train" && eval != "both" && eval != "none")
       throw std::invalid_argument("--eval must be test, train, both or none (got '" + eval + "')");
     if (eval_batch < 1) throw std::invalid_argument("--eval-batch must be >= 1");
-    if (!(eval_tol > 0)) throw std::invalid_argument("--eval-tol must be > 0");
+    if (!(eval_tol > 0 && std::isfinite(eval_tol))) throw std::invalid_argument("--eval-tol must be finite and > 0");
     if (eval_control != "jax" && eval_control != "hairer")
       throw std::invalid_argument("--eval-control must be jax or hairer (got '" + eval_control + "')");
   }
@@ -390,6 +402,12 @@ class Trainer {
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
     taynode::nn::add_head_gradient(grads, head_grad);
     opt_.step(refs_, grads);
+    // A diverged update stops the run here, before anything can save its parameters (the loss of
+    // this iteration was computed before the update and may still be finite).
+    if (const auto where = taynode::nn::first_non_finite(refs_); !where.empty())
+      throw std::runtime_error("the update of iteration " + std::to_string(iteration()) +
+                               " made the parameters non-finite (" + where + ", loss before it " +
+                               std::to_string(r.loss) + "); the last checkpoint is kept");
     r.total = r.loss + s_.reg_weight() * r.reg;
     r.nfe_forward = sg.nfe_forward;
     r.nfe_backward = sg.nfe_backward;

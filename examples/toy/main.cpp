@@ -161,6 +161,30 @@ void write_trajectories(std::ofstream& csv, Model& m, const Settings& s, const M
       csv << m.name << ',' << i << ',' << times[k] << ',' << sol.y[k](i, 0) << ',' << d3(Index(k), i) << '\n';
 }
 
+// CLI::PositiveNumber lets NaN through (NaN <= 0 is false) and accepts infinity.
+const CLI::Validator finite_positive(
+    [](std::string& text) {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(text, v)) return std::string("not a number: ") + text;
+      return std::isfinite(v) && v > 0 ? std::string() : "must be a finite number > 0, got " + text;
+    },
+    "POSITIVE");
+
+// Makes the output folder and checks that files can be created in it, so that a bad --out fails
+// before minutes of training, not after.
+void prepare_output(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("--out '" + dir.string() + "': cannot create the folder: " + ec.message());
+  const auto probe = dir / ".toy-write-test";
+  if (!std::ofstream(probe)) throw std::runtime_error("--out '" + dir.string() + "': cannot write files in it");
+  std::filesystem::remove(probe, ec);
+}
+
+void check_written(const std::ofstream& f, const std::filesystem::path& p) {
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -171,14 +195,17 @@ int main(int argc, char** argv) try {
   app.add_option("--hidden", s.hidden, "hidden width of the dynamics MLP")->check(CLI::PositiveNumber);
   app.add_option("--grid-steps", s.grid_steps, "RK4 steps on [0, 1] in training")->check(CLI::PositiveNumber);
   app.add_option("--lr", s.learning_rate, "Adam learning rate (/10 from 50 %, /100 from 80 % of the iterations)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--lambda", s.lambda, "weight of R_K for the regularized model")->check(CLI::PositiveNumber);
+      ->check(finite_positive);
+  app.add_option("--lambda", s.lambda, "weight of R_K for the regularized model")->check(finite_positive);
   app.add_option("--order", s.order, "K of the regularized model's R_K (the paper's Figure 1: 3)")
       ->check(CLI::Range(1, 3));
-  app.add_option("--eval-tol", s.eval_tolerance, "Dopri5 rtol = atol for evaluation")->check(CLI::PositiveNumber);
-  app.add_option("--seed", s.seed, "initialization and data seed (both models share it)");
+  app.add_option("--eval-tol", s.eval_tolerance, "Dopri5 rtol = atol for evaluation")->check(finite_positive);
+  app.add_option("--seed", s.seed, "initialization and data seed (both models share it)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--out", s.out, "output directory for CSV and PNG files");
   CLI11_PARSE(app, argc, argv);
+  const auto dir = std::filesystem::path(s.out);
+  prepare_output(dir);
 
   std::vector<Model> models(2);
   models[0].name = "unregularized";
@@ -224,8 +251,6 @@ int main(int argc, char** argv) try {
     std::printf("\n");
   }
 
-  std::filesystem::create_directories(s.out);
-  const auto dir = std::filesystem::path(s.out);
   {
     std::ofstream csv(dir / "toy_summary.csv");
     csv << "model,lambda,fit_rmse,nfe_joint,nfe_per_point,r3,train_seconds,iterations,grid_steps,eval_tol,seed\n";
@@ -233,6 +258,7 @@ int main(int argc, char** argv) try {
       csv << m.name << ',' << m.lambda << ',' << m.eval.fit_rmse << ',' << m.eval.nfe_joint << ','
           << m.eval.nfe_per_point << ',' << m.eval.r3 << ',' << m.train_seconds << ',' << s.iterations << ','
           << s.grid_steps << ',' << s.eval_tolerance << ',' << s.seed << '\n';
+    check_written(csv, dir / "toy_summary.csv");
   }
   {
     std::ofstream csv(dir / "toy_trajectories.csv");
@@ -240,6 +266,7 @@ int main(int argc, char** argv) try {
     Mat starts(21, 1);
     for (Index i = 0; i < 21; ++i) starts(i, 0) = -1 + 0.1 * double(i);
     for (auto& m : models) write_trajectories(csv, m, s, starts);
+    check_written(csv, dir / "toy_trajectories.csv");
   }
   std::printf("wrote %s and %s\n", (dir / "toy_summary.csv").c_str(), (dir / "toy_trajectories.csv").c_str());
 #ifdef TAYNODE_TOY_PLOT_SCRIPT

@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <unistd.h>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -96,4 +99,38 @@ TEST_CASE("MNIST reader rejects corrupted files with a message naming the file a
     CHECK_THROWS_WITH(taynode::load_mnist((smoke_dir() / images_file).string(), p.string()),
                       Contains("999 labels for 1000 images"));
   }
+}
+
+TEST_CASE("IDX headers whose sizes overflow are rejected without allocating", "[data][mnist]") {
+  using Catch::Contains;
+  auto header = [](std::uint32_t magic, std::uint32_t n, std::uint32_t rows, std::uint32_t cols) {
+    std::vector<char> b;
+    for (std::uint32_t v : {magic, n, rows, cols})
+      for (int shift = 24; shift >= 0; shift -= 8) b.push_back(char((v >> shift) & 0xFF));
+    return b;
+  };
+  // 4 × 2³¹ × 2³¹ wraps to 0 in 64 bits: it used to be accepted as 4 images with no data.
+  const auto wraps = write_temp(header(0x803, 4, 0x80000000u, 0x80000000u), "wrapping-size");
+  CHECK_THROWS_AS(taynode::read_idx_images(wraps.string()), taynode::DataError);
+  CHECK_THROWS_WITH(taynode::read_idx_images(wraps.string()),
+                    Contains(wraps.string()) && Contains("4 x 2147483648 x 2147483648") && Contains("holds 0"));
+  // No images of 2³²−1 × 2³²−1 pixels: rows·cols does not fit an Eigen index (it used to give a
+  // 0 × −8589934591 matrix in Release and an assertion in Debug).
+  const auto huge = write_temp(header(0x803, 0, 0xFFFFFFFFu, 0xFFFFFFFFu), "huge-images");
+  CHECK_THROWS_AS(taynode::read_idx_images(huge.string()), taynode::DataError);
+  CHECK_THROWS_WITH(taynode::read_idx_images(huge.string()),
+                    Contains(huge.string()) && Contains("4294967295 x 4294967295") && Contains("too large"));
+  // A well-formed empty file is still fine.
+  const auto empty = write_temp(header(0x803, 0, 28, 28), "no-images");
+  const auto none = taynode::read_idx_images(empty.string());
+  CHECK(none.count == 0);
+  CHECK(none.scaled<float>().size() == 0);
+}
+
+TEST_CASE("IDX read errors are DataErrors naming the file", "[data][mnist]") {
+  // A directory opens as a stream on Linux; reading it failed with a bare std::ios_base::failure.
+  const fs::path dir = write_temp({}, "placeholder").parent_path();
+  CHECK_THROWS_AS(taynode::read_idx_images(dir.string()), taynode::DataError);
+  CHECK_THROWS_WITH(taynode::read_idx_labels(dir.string()),
+                    Catch::Contains(dir.string()) && Catch::Contains("directory"));
 }

@@ -167,11 +167,33 @@ TEST_CASE("malformed checkpoints are rejected with a clear message and nothing c
   SECTION("missing file") {
     CHECK_THROWS_WITH(load_checkpoint(dir.path / "absent.bin", target), Catch::Contains("cannot open"));
   }
+  SECTION("a directory: a CheckpointError naming it, not std::ios_base::failure") {
+    CHECK_THROWS_AS(load_checkpoint(dir.path, target), CheckpointError);
+    CHECK_THROWS_WITH(load_checkpoint(dir.path, target),
+                      Catch::Contains(dir.path.string()) && Catch::Contains("directory"));
+    CHECK(target == target_before);
+  }
+  SECTION("non-finite values (written by hand: save_checkpoint refuses them)") {
+    auto nan_params = p;
+    nan_params.value(0)(0, 0) = std::numeric_limits<double>::quiet_NaN();
+    expect_reject(encode_checkpoint<double>(nan_params, &opt.state()), "non-finite value in the parameters");
+  }
   SECTION("shape / optimizer mismatch") {
     ParameterSet<double> other;
     other.add("x", RowMatrix<double>::Zero(2, 2));
     save_checkpoint(bad, other);
     CHECK_THROWS_WITH(load_checkpoint(bad, target), Catch::Contains("names or shapes differ"));
+    CHECK(target == target_before);
+    // The same names with one tensor of another shape: the message names it and both shapes.
+    auto reshaped = initial<double>();
+    const std::size_t last = reshaped.size() - 1;
+    const auto rows = reshaped.value(last).rows(), cols = reshaped.value(last).cols();
+    reshaped.value(last) = RowMatrix<double>::Zero(rows + 1, cols);
+    save_checkpoint(bad, reshaped);
+    CHECK_THROWS_WITH(load_checkpoint(bad, target),
+                      Catch::Contains("'" + reshaped.name(last) + "'") &&
+                          Catch::Contains(std::to_string(rows + 1) + " x " + std::to_string(cols) + " in the file") &&
+                          Catch::Contains(std::to_string(rows) + " x " + std::to_string(cols) + " in the target"));
     CHECK(target == target_before);
     SgdMomentum<double> sgd(constant(0.1));
     CHECK_THROWS_WITH(load_checkpoint(good, target, &sgd.state()), Catch::Contains("optimizer kind adam"));
@@ -218,4 +240,29 @@ TEST_CASE("an interrupted save leaves the previous checkpoint intact", "[nn][che
     CHECK(q == p);
     CHECK(o2.state().step == 4);
   }
+}
+
+TEST_CASE("a non-finite state is never saved: the last good checkpoint survives", "[nn][checkpoint]") {
+  TempDir dir;
+  const fs::path file = dir.path / "ckpt.bin";
+  auto p = initial<double>();
+  SgdMomentum<double> opt(constant(0.1));
+  train(opt, p, 2);
+  save_checkpoint(file, p, &opt.state());
+  const auto before = read_all(file);
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    auto diverged = p;
+    diverged.value(1)(0, 0) = bad;
+    CHECK_THROWS_WITH(save_checkpoint(file, diverged, &opt.state()),
+                      Catch::Contains(file.string()) && Catch::Contains("not saved") &&
+                          Catch::Contains("'" + diverged.name(1) + "'"));
+    CHECK(read_all(file) == before);
+    auto state = opt.state();
+    state.slots.at(0).value(0)(0, 0) = bad;
+    CHECK_THROWS_WITH(save_checkpoint(file, p, &state), Catch::Contains("non-finite optimizer state"));
+    CHECK(read_all(file) == before);
+  }
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path)) ++entries;
+  CHECK(entries == 1);  // no temporary left behind
 }

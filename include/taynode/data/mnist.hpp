@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -59,15 +60,26 @@ inline std::vector<std::size_t> read_header(const std::vector<std::uint8_t>& b, 
   if (magic != expected)
     throw DataError(path, "wrong IDX magic number " + hex(magic) + ", expected " + hex(expected) + " for " + what +
                               " (unsigned bytes, " + std::to_string(dims) + " dimensions)");
+  // The data bytes the header announces, checked against the file as the product grows so that
+  // it cannot wrap (4 × 2³¹ × 2³¹ is 0 in 64 bits).
+  const std::size_t data = b.size() - header;
   std::vector<std::size_t> shape;
   std::size_t payload = 1;
+  bool too_big = false;
   for (int d = 0; d < dims; ++d) {
     shape.push_back(big_endian_u32(b, 4 + 4 * std::size_t(d)));
+    if (shape.back() != 0 && payload > data / shape.back()) too_big = true;
     payload *= shape.back();
   }
-  if (b.size() != header + payload)
-    throw DataError(path, "the header announces " + std::to_string(payload) + " data bytes but the file holds " +
-                              std::to_string(b.size() - header) + (b.size() < header + payload ? " (truncated)" : " (trailing bytes)"));
+  std::string dims_text;
+  for (int d = 0; d < dims; ++d) dims_text += (d ? " x " : "") + std::to_string(shape[std::size_t(d)]);
+  if (too_big)
+    throw DataError(path, "the header announces " + dims_text + " bytes of data but the file holds " +
+                              std::to_string(data) + " (truncated or a corrupt header)");
+  if (data != payload)
+    throw DataError(path, "the header announces " + std::to_string(payload) + " data bytes (" + dims_text +
+                              ") but the file holds " + std::to_string(data) +
+                              (data < payload ? " (truncated)" : " (trailing bytes)"));
   return shape;
 }
 }  // namespace idx_detail
@@ -77,6 +89,10 @@ inline IdxImages read_idx_images(const std::string& path) {
   const std::vector<std::uint8_t> b = read_file_bytes(path);
   const std::vector<std::size_t> shape = idx_detail::read_header(b, path, 3, "images");
   if (shape[1] == 0 || shape[2] == 0) throw DataError(path, "images of size 0");
+  // With no images the data size does not bound rows × cols: keep it a valid Eigen index.
+  if (shape[1] > std::size_t(std::numeric_limits<Eigen::Index>::max()) / shape[2])
+    throw DataError(path, "images of " + std::to_string(shape[1]) + " x " + std::to_string(shape[2]) +
+                              " pixels are too large to index");
   IdxImages images;
   images.count = shape[0];
   images.rows = shape[1];

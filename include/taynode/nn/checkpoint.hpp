@@ -6,8 +6,10 @@
 // directory; on any failure the temporary is removed and `path` is untouched.
 // load_checkpoint(path, params[, &optimizer_state]) reads and fully validates the file (magic,
 // version, scalar type, lengths, FNV-1a 64 checksum, names/shapes against a non-empty target) into
-// temporaries before touching the targets, so a failed load leaves them unchanged. Errors:
-// CheckpointError (a std::runtime_error) whose message names the file and the problem.
+// temporaries before touching the targets, so a failed load leaves them unchanged. A checkpoint
+// holds finite values only: save refuses NaN/Inf (the previous file stays), load rejects them.
+// Errors: CheckpointError (a std::runtime_error) whose message names the file and the problem,
+// also for read errors (a directory, EIO), which the standard streams would throw otherwise.
 
 #include <algorithm>
 #include <array>
@@ -17,7 +19,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,7 @@
 
 #include "optimizers.hpp"
 #include "parameters.hpp"
+#include "taynode/data/read_file.hpp"
 
 namespace taynode::nn {
 
@@ -156,14 +158,26 @@ ParameterSet<T> get_tensors(Reader& r, const char* section) {
   return set;
 }
 
-// Same names and shapes?
+inline std::string shape_text(Eigen::Index rows, Eigen::Index cols) {
+  return std::to_string(rows) + " x " + std::to_string(cols);
+}
+
+// The first difference in names or shapes between the tensors of a file and a target, or "" when
+// they have the same names and shapes in the same order.
 template <class A, class B>
-bool same_layout(const A& a, const B& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a.name(i) != b.name(i) || a.value(i).rows() != b.value(i).rows() || a.value(i).cols() != b.value(i).cols())
-      return false;
-  return true;
+std::string layout_difference(const A& file, const B& target) {
+  for (std::size_t i = 0; i < std::min(file.size(), target.size()); ++i) {
+    if (file.name(i) != target.name(i))
+      return "tensor " + std::to_string(i) + " is '" + file.name(i) + "' in the file, '" + target.name(i) +
+             "' in the target";
+    const auto &f = file.value(i), &t = target.value(i);
+    if (f.rows() != t.rows() || f.cols() != t.cols())
+      return "tensor '" + file.name(i) + "' is " + shape_text(f.rows(), f.cols()) + " in the file, " +
+             shape_text(t.rows(), t.cols()) + " in the target";
+  }
+  if (file.size() != target.size())
+    return "the file holds " + std::to_string(file.size()) + " tensors, the target " + std::to_string(target.size());
+  return {};
 }
 
 inline std::string errno_text() { return std::strerror(errno); }
@@ -272,6 +286,13 @@ std::vector<unsigned char> encode_checkpoint(const P& params, const OptimizerSta
 template <class P, class T = typename P::Scalar>
 void save_checkpoint(const std::filesystem::path& path, const P& params, const OptimizerState<T>* opt = nullptr,
                      const SaveOptions& options = {}) {
+  // A diverged run must not replace the last good checkpoint: nothing is written.
+  if (const auto where = first_non_finite(params); !where.empty())
+    throw CheckpointError(path, "not saved: non-finite parameters (" + where + "); the file is unchanged");
+  if (opt)
+    for (const auto& slot : opt->slots)
+      if (const auto where = first_non_finite(slot); !where.empty())
+        throw CheckpointError(path, "not saved: non-finite optimizer state (" + where + "); the file is unchanged");
   detail::ckpt::atomic_write(path, encode_checkpoint<T>(params, opt), options);
 }
 
@@ -281,13 +302,7 @@ void save_checkpoint(const std::filesystem::path& path, const P& params, const O
 // without optimizer state is an error; a file with optimizer state loaded without `opt` is fine.
 template <class P, class T = typename P::Scalar>
 void load_checkpoint(const std::filesystem::path& path, P& params, OptimizerState<T>* opt = nullptr) {
-  std::vector<unsigned char> bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw CheckpointError(path, "cannot open for reading");
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) throw CheckpointError(path, "read error");
-  }
+  const std::vector<unsigned char> bytes = read_whole_file<CheckpointError>(path);
   if (bytes.size() < checkpoint_magic.size())
     throw CheckpointError(path, "truncated header (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), checkpoint_magic.data(), checkpoint_magic.size()) != 0)
@@ -333,18 +348,25 @@ void load_checkpoint(const std::filesystem::path& path, P& params, OptimizerStat
                                       std::to_string(nslots) + " slot sets");
     for (std::uint32_t s = 0; s < nslots; ++s) {
       state.slots.push_back(detail::ckpt::get_tensors<T>(r, "optimizer slots"));
-      if (!detail::ckpt::same_layout(state.slots.back(), loaded))
-        throw CheckpointError(path, "optimizer slot tensors do not match the parameters");
+      if (const auto diff = detail::ckpt::layout_difference(state.slots.back(), loaded); !diff.empty())
+        throw CheckpointError(path, "optimizer slot tensors do not match the parameters: " + diff);
     }
   }
   if (r.pos != r.n) throw CheckpointError(path, "unparsed bytes at the end of the payload");
+  // A checkpoint holds finite values only (save_checkpoint refuses others).
+  if (const auto where = first_non_finite(loaded); !where.empty())
+    throw CheckpointError(path, "non-finite value in the parameters: " + where);
+  for (const auto& slot : state.slots)
+    if (const auto where = first_non_finite(slot); !where.empty())
+      throw CheckpointError(path, "non-finite value in the optimizer state: " + where);
 
   // Validate against the targets before modifying anything.
   constexpr bool is_set = std::is_same_v<P, ParameterSet<T>>;
   bool adopt = false;
   if constexpr (is_set) adopt = params.size() == 0;
-  if (!adopt && !detail::ckpt::same_layout(params, loaded))
-    throw CheckpointError(path, "parameter names or shapes differ from the target's");
+  if (!adopt)
+    if (const auto diff = detail::ckpt::layout_difference(loaded, params); !diff.empty())
+      throw CheckpointError(path, "parameter names or shapes differ from the target's: " + diff);
   if (opt) {
     if (!has_opt) throw CheckpointError(path, "no optimizer state in the file");
     if (state.kind != opt->kind)

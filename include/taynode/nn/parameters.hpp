@@ -9,6 +9,7 @@
 // Names of a network's parameters: "layers.<index>.<field>" with field weight, bias, gate_weight,
 // gate_bias, time_weight, in the order of for_each_parameter (layers.hpp).
 
+#include <cmath>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -203,6 +204,21 @@ ParameterRefs<T> parameter_refs(Sequential<T>& net) {
   ParameterRefs<T> refs;
   for_each_named_parameter(net, [&](std::string n, auto& a) { refs.add(std::move(n), a); });
   return refs;
+}
+
+// Where a set of tensors (ParameterSet or ParameterRefs) holds its first NaN or infinity, as
+// "tensor '<name>' holds <value> at (<row>, <col>)"; "" when every value is finite.
+template <class P>
+std::string first_non_finite(const P& set) {
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    const auto& v = set.value(i);
+    for (Eigen::Index r = 0; r < v.rows(); ++r)
+      for (Eigen::Index c = 0; c < v.cols(); ++c)
+        if (!std::isfinite(v(r, c)))
+          return "tensor '" + set.name(i) + "' holds " + std::to_string(v(r, c)) + " at (" + std::to_string(r) +
+                 ", " + std::to_string(c) + ")";
+  }
+  return {};
 }
 
 // Weight penalty ½ λ ‖θ‖² over every tensor, and its gradient λ θ added into `grads` (same layout).

@@ -197,7 +197,8 @@ struct Dopri5JaxData {
 };
 
 // Tsitouras 5(4), FSAL (Tsitouras 2011, "Runge–Kutta pairs of order 5(4) satisfying only the
-// first column simplifying assumption"); coefficients as published (decimal, 16 digits).
+// first column simplifying assumption"); coefficients and the 4th-order interpolant as published
+// (decimal, 16–19 digits).
 struct Tsit5 : TableauDefaults {
   static constexpr const char* name = "Tsit5";
   static constexpr std::size_t stages = 7;
@@ -227,6 +228,14 @@ struct Tsit5 : TableauDefaults {
       row<7>({r(-0.00178001105222577714), r(-0.0008164344596567469), r(0.007880878010261995),
               r(-0.1447110071732629), r(0.5823571654525552), r(-0.45808210592918697),
               q(1, 66)});
+  // Tsitouras's own continuous extension (the paper's b_i(θ), quartic, 4th order for every θ).
+  // Each b_i(θ) has b_i(1) = b_i, b_i'(0) = δ_i1 and b_i'(1) = δ_i7, so it is exactly Hairer's form
+  // with P constant: d_i is the θ⁴ coefficient of b_i(θ) (the leading factor of its published
+  // factored form, e.g. b_7(θ) = 2.5 θ²(θ − 1)(θ − 0.6)).
+  static constexpr int dense_order = 4;
+  static constexpr std::array<std::array<Coef, 7>, 1> d{
+      row<7>({r(-1.0530884977290216), r(0.1017), r(2.490627285651252793), r(-16.54810288924490272),
+              r(47.37952196281928122), r(-34.87065786149660974), r(2.5)})};
 };
 
 // Dormand–Prince 8(5,3) as in Hairer's DOP853 (dop853.f; HNW I, II.10): 12 stages, an 8th-order

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Command-line checks of the examples and benchmarks (issue 10's defects 1 and 5), one ctest case
+# per function below:  cli_checks.sh CASE BINARY
+# Each case runs the real binary and checks its exit status, its message and the files it leaves.
+# Exit 0: pass, 1: fail, 77: skipped (no MNIST smoke slice where a case needs it).
+set -uo pipefail
+case_name="$1"
+bin="$2"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/taynode-cli-XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+smoke="${TAYNODE_SHARED_DATA:-../shared/data}/mnist/smoke"
+failures=0
+
+check() {  # check DESCRIPTION CONDITION...
+  local what="$1"
+  shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; failures=$((failures + 1)); fi
+}
+# run_fails PATTERN ARGS...: the binary exits non-zero and says PATTERN (extended regex).
+run_fails() {
+  local pattern="$1"
+  shift
+  local out status
+  out="$("$bin" "$@" 2>&1)"
+  status=$?
+  if ((status != 0)) && grep -Eq -- "$pattern" <<<"$out"; then return 0; fi
+  echo "  $bin $*: exit $status, output:"
+  sed 's/^/    /' <<<"$out" | tail -n 5
+  return 1
+}
+# A data folder in the layout mnist expects, made of the 1000-image smoke slice.
+smoke_data() {
+  [[ -f "$smoke/t10k-first1000-images-idx3-ubyte" ]] || { echo "skipped: no MNIST smoke slice in $smoke"; exit 77; }
+  mkdir -p "$tmp/data"
+  for split in train t10k; do
+    ln -s "$(cd "$smoke" && pwd)/t10k-first1000-images-idx3-ubyte" "$tmp/data/$split-images-idx3-ubyte"
+    ln -s "$(cd "$smoke" && pwd)/t10k-first1000-labels-idx1-ubyte" "$tmp/data/$split-labels-idx1-ubyte"
+  done
+}
+mnist_quick=(--subset 200 --batch 50 --epochs 1 --eval none --no-plot --no-progress --log-every 1)
+
+mnist_options() {
+  # Rejected while parsing, before any data is read (--data does not exist).
+  local nodata=(--data "$tmp/none" --out "$tmp/out")
+  check "--seed -1 is rejected" run_fails 'seed.*-1' "${nodata[@]}" --seed -1
+  check "--batch -5 is rejected (not wrapped to 2^64 - 5)" run_fails 'batch.*-5' "${nodata[@]}" --batch -5
+  check "--checkpoint-every -3 is rejected" run_fails 'checkpoint-every' "${nodata[@]}" --checkpoint-every -3
+  check "--max-iterations -1 is rejected" run_fails 'max-iterations' "${nodata[@]}" --max-iterations -1
+  check "a negative learning rate is rejected" run_fails 'lr-values' "${nodata[@]}" --lr-values=-0.1,0.01,1e-3,1e-4
+  check "--momentum 5 is rejected" run_fails 'momentum' "${nodata[@]}" --momentum 5
+  check "--lam nan is rejected" run_fails 'lam' "${nodata[@]}" --reg r2 --lam nan
+  check "--batch larger than --subset is rejected before loading" run_fails 'batch 300 exceeds --subset 200' \
+    "${nodata[@]}" --subset 200 --batch 300
+  check "a failed run leaves no output folder" test ! -e "$tmp/out"
+  # A constant learning rate: one value, no boundaries (it used to fail: "1 values, 3 boundaries").
+  smoke_data
+  local out
+  out="$("$bin" --data "$tmp/data" --out "$tmp/const" "${mnist_quick[@]}" --max-iterations 2 --lr-values 0.05 2>&1)"
+  check "--lr-values 0.05 trains with a constant rate" grep -q 'lr 5e-02' <<<"$out"
+  # --epochs 0 with --resume writes no logs, and says so.
+  out="$("$bin" --data "$tmp/data" --out "$tmp/eval" --epochs 0 --eval none --no-plot \
+          --resume "$tmp/const/checkpoint.bin" 2>&1)"
+  check "--epochs 0 --resume names only the files it wrote" \
+    grep -q 'wrote .*{settings.json,eval.csv,results.json}' <<<"$out"
+  check "... and wrote no training log" test ! -e "$tmp/eval/train_log.csv"
+}
+
+mnist_diverging_run() {
+  # Issue 10, defect 1: a run that diverges must not replace the last good checkpoint with NaNs.
+  # Resumed at iteration 4 with λ = 1e300, the parameters are still finite (if huge) after
+  # iteration 5 and become non-finite in the update of iteration 6: the checkpoint of iteration 5
+  # must survive (before the fix, that of iteration 6 replaced it, full of NaNs).
+  smoke_data
+  "$bin" --data "$tmp/data" --out "$tmp/out" "${mnist_quick[@]}" --max-iterations 4 --checkpoint "$tmp/c.bin" \
+    >/dev/null 2>&1
+  check "4 iterations write a checkpoint" test -s "$tmp/c.bin"
+  check "a diverging resumed run fails" run_fails 'iteration 6 made the parameters non-finite' \
+    --data "$tmp/data" --out "$tmp/out" "${mnist_quick[@]}" --epochs 3 --reg r3 --lam 1e300 \
+    --resume "$tmp/c.bin" --checkpoint "$tmp/c.bin" --checkpoint-every 1
+  # Loading rejects non-finite values, so a successful resume also shows the file is finite.
+  local out
+  out="$("$bin" --data "$tmp/data" --out "$tmp/out2" "${mnist_quick[@]}" --epochs 0 --resume "$tmp/c.bin" 2>&1)"
+  check "its checkpoint is the last good one: finite, resumable, at iteration 5" \
+    grep -q "resumed from .* at iteration 5\$" <<<"$out"
+}
+
+toy_options() {
+  # (--iterations 20: a build without these checks trains briefly instead of for minutes.)
+  check "--lambda nan is rejected" run_fails 'lambda.*finite' --lambda nan --out "$tmp/toy" --iterations 20
+  check "--lr inf is rejected" run_fails 'lr.*finite' --lr inf --out "$tmp/toy" --iterations 20
+  : >"$tmp/file"
+  local out
+  out="$("$bin" --out "$tmp/file/toy" --iterations 20 2>&1)"
+  check "an unwritable --out fails" test $? -ne 0
+  check "... before training (no result table)" \
+    bash -c "! grep -q 'fit RMSE' <<<'$out' && grep -q 'cannot create' <<<'$out'"
+}
+
+bench_train_missing_data() {
+  check "a missing data folder is an error, not random pixels" run_fails "$tmp/none" 1 "$tmp/none"
+}
+
+"$case_name"
+exit $((failures > 0))
