@@ -66,17 +66,29 @@
 
 namespace taynode::rules::steps {
 
-#define TAYNODE_UNARY_STEP(NAME, AUX, STEP)                                                           \
-  struct NAME {                                                                                       \
-    static constexpr int aux_count = AUX;                                                             \
-    template <class U, class Y, class A>                                                              \
-    TAYNODE_INLINE TAYNODE_HD constexpr void operator()(int k, const U& u, Y& y, A& aux) const {     \
-      (void)aux;                                                                                      \
-      STEP;                                                                                           \
-    }                                                                                                 \
+// The members of a step object with one input u (a parametric step adds its parameter p).
+#define TAYNODE_UNARY_STEP_MEMBERS(AUX, STEP)                                                         \
+  static constexpr int aux_count = AUX;                                                               \
+  template <class U, class Y, class A>                                                                \
+  TAYNODE_INLINE TAYNODE_HD constexpr void operator()(int k, const U& u, Y& y, A& aux) const {       \
+    (void)aux;                                                                                        \
+    STEP;                                                                                             \
+  }
+#define TAYNODE_UNARY_STEP(NAME, AUX, STEP) \
+  struct NAME {                             \
+    TAYNODE_UNARY_STEP_MEMBERS(AUX, STEP)   \
   };
 TAYNODE_UNARY_RULES(TAYNODE_UNARY_STEP)
 #undef TAYNODE_UNARY_STEP
+#define TAYNODE_PARAMETRIC_STEP(NAME, AUX, STEP) \
+  template <class T>                             \
+  struct NAME {                                  \
+    T p;                                         \
+    TAYNODE_UNARY_STEP_MEMBERS(AUX, STEP)        \
+  };
+TAYNODE_PARAMETRIC_RULES(TAYNODE_PARAMETRIC_STEP)
+#undef TAYNODE_PARAMETRIC_STEP
+#undef TAYNODE_UNARY_STEP_MEMBERS
 
 #define TAYNODE_BINARY_STEP(NAME, SPELLING, AUX, STEP)                                                \
   struct NAME {                                                                                       \
@@ -89,21 +101,6 @@ TAYNODE_UNARY_RULES(TAYNODE_UNARY_STEP)
   };
 TAYNODE_BINARY_RULES(TAYNODE_BINARY_STEP)
 #undef TAYNODE_BINARY_STEP
-
-// A parametric step holds its parameter, so bindings run it as a unary step.
-#define TAYNODE_PARAMETRIC_STEP(NAME, AUX, STEP)                                                      \
-  template <class T>                                                                                  \
-  struct NAME {                                                                                       \
-    static constexpr int aux_count = AUX;                                                             \
-    T p;                                                                                              \
-    template <class U, class Y, class A>                                                              \
-    TAYNODE_INLINE TAYNODE_HD constexpr void operator()(int k, const U& u, Y& y, A& aux) const {     \
-      (void)aux;                                                                                      \
-      STEP;                                                                                           \
-    }                                                                                                 \
-  };
-TAYNODE_PARAMETRIC_RULES(TAYNODE_PARAMETRIC_STEP)
-#undef TAYNODE_PARAMETRIC_STEP
 
 }  // namespace taynode::rules::steps
 

@@ -181,7 +181,7 @@ TAYNODE_UNARY_RULES(TAYNODE_INCREMENTAL_UNARY)
 TAYNODE_BINARY_RULES(TAYNODE_INCREMENTAL_BINARY)
 #undef TAYNODE_INCREMENTAL_BINARY
 
-// s / v by the reciprocal rule, u^p by the power rule, u^n by products, u^v = exp(v·log u)
+// s / v by the reciprocal rule, u^p by the power rule, u^n by products, u^v and a^v = exp(v·log u)
 template <class T, int K, class S> requires IncrementalScalarOperand<S, T>
 IJ<T, K> operator/(S s, const IJ<T, K>& v) {
   return IJ<T, K>::apply(rules::steps::reciprocal<T>{T(s)}, v);
@@ -192,6 +192,10 @@ IJ<T, K> pow(const IJ<T, K>& u, S p) {
 }
 template <class T, int K> IJ<T, K> pow(const IJ<T, K>& u, int n) { return rules::integer_power(u, n); }
 template <class T, int K> IJ<T, K> pow(const IJ<T, K>& u, const IJ<T, K>& p) { return exp(p * log(u)); }
+template <class T, int K, class S> requires IncrementalScalarOperand<S, T>
+IJ<T, K> pow(S a, const IJ<T, K>& v) {
+  return exp(v * T(std::log(T(a))));
+}
 
 // Comparisons and classification look at the value, which every pass shares.
 #define TAYNODE_INCREMENTAL_COMPARISON(OP)                                                                   \
