@@ -13,6 +13,7 @@
 // for the recurrences, vectorized value functions for coefficient 0.
 
 #include <cassert>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 
