@@ -6,5 +6,6 @@
 #include "taynode/jet/expression.hpp"
 #include "taynode/jet/functions.hpp"
 #include "taynode/jet/jet.hpp"
+#include "taynode/jet/rule_list.hpp"
 #include "taynode/jet/rules.hpp"
 #include "taynode/jet/scalar.hpp"

@@ -2,6 +2,7 @@
 // Neural-network building blocks: layers, initializers, parameter sets, optimizers, schedules,
 // checkpoints, the MNIST classifier head, the latent ODE's model pieces (docs/nn.md, docs/checkpoint.md).
 #include "nn/layers.hpp"
+#include "nn/generic_network.hpp"
 #include "nn/init.hpp"
 #include "nn/parameters.hpp"
 #include "nn/schedules.hpp"

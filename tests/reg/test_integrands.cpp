@@ -33,7 +33,7 @@ void check_taylor_integrand(const nn::Sequential<double>& net, Index batch) {
   RowMatrix f(batch, D);
   Eigen::VectorXd r(batch);
   reg::taylor_integrand(ws, t, z, K, f, r);
-  const auto ref = ode_taylor_coefficients<K>(GenericNetwork<double>{&net}, z, t);
+  const auto ref = ode_taylor_coefficients<K>(GenericNetwork<double>{net}, z, t);
   const Eigen::VectorXd r_ref = ref[K].rowwise().squaredNorm() / double(D);
   INFO("K = " << K);
   REQUIRE(normwise_error(r, r_ref) <= 1e-12);  // the acceptance bound of the coefficients, squared norm adds ~1e-16
@@ -81,7 +81,7 @@ TEST_CASE("Jacobian-Frobenius integrand: J eps against Dual forward mode and fin
     using Dl = Dual<double>;
     Eigen::Matrix<Dl, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> zd(batch, D);
     for (Index i = 0; i < zd.size(); ++i) zd.data()[i] = Dl(z.data()[i], eps.data()[i]);
-    const auto fd = GenericNetwork<double>{&net}(Dl(t, 0.0), zd);
+    const auto fd = GenericNetwork<double>{net}(Dl(t, 0.0), zd);
     RowMatrix jv_dual(batch, D), f_dual(batch, D);
     for (Index i = 0; i < fd.size(); ++i) {
       jv_dual.data()[i] = fd.data()[i].tangent;
@@ -93,7 +93,7 @@ TEST_CASE("Jacobian-Frobenius integrand: J eps against Dual forward mode and fin
     REQUIRE(normwise_error(fro, Eigen::VectorXd(jv_dual.rowwise().squaredNorm() / double(D))) <= 1e-12);
 
     const double h = 1e-5;
-    const GenericNetwork<double> g{&net};
+    const GenericNetwork<double> g{net};
     const RowMatrix zp = z + h * eps, zm = z - h * eps;
     const RowMatrix jv_fd = (g(t, zp) - g(t, zm)) / (2 * h);
     REQUIRE(normwise_error(jv, jv_fd) <= 1e-7);

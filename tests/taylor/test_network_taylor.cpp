@@ -47,7 +47,7 @@ void check_against_jet(const nn::Sequential<T>& net, Index batch, unsigned seed,
   const T t0 = T(0.3);
   NetworkTaylor<T> ws(net, K, batch);
   ws.ode_coefficients(t0, z0, K);
-  const auto ref = ode_taylor_coefficients<K>(GenericNetwork<T>{&net}, z0, t0);
+  const auto ref = ode_taylor_coefficients<K>(GenericNetwork<T>{net}, z0, t0);
   for (int k = 0; k <= K; ++k) {
     const double err = normwise_error(ws.derivative(k), ref[k]);
     INFO(what << ", batch " << batch << ", K = " << K << ", derivative " << k << ": error " << err);
@@ -171,7 +171,7 @@ TEST_CASE("NetworkTaylor: workspace reuse, lower orders, plain evaluation, shape
   REQUIRE((ws.derivative(3) - d6).cwiseAbs().maxCoeff() == 0.0);
 
   const auto f = ws.evaluate(0.1, z0);
-  const auto ref = GenericNetwork<double>{&net}(0.1, z0);
+  const auto ref = GenericNetwork<double>{net}(0.1, z0);
   REQUIRE(normwise_error(f, ref) <= 1e-14);  // one layer of sums in different order
   REQUIRE(normwise_error(ws.derivative(1), ref) <= 1e-14);
 

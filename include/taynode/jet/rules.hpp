@@ -293,6 +293,45 @@ TAYNODE_INLINE TAYNODE_HD void erf(int k, const U& u, Y& y, G& g, Q& q) {
   g[k] = convolve_weighted<T>(k, 1, k, q, g) * inverse<T>(k);
 }
 
+// Non-smooth functions, expanded for small t > 0. At a kink the sign of u(t) for small t > 0 is
+// the sign of the first non-zero coefficient; coefficient k needs only u_0..u_k, because if those
+// are all zero then y_k = ±u_k = 0 either way. So these are single-coefficient steps too.
+template <class U>
+TAYNODE_INLINE TAYNODE_HD constexpr int leading_sign(int k, const U& u) {
+  using T = value_t<U>;
+  for (int j = 0; j <= k; ++j) {
+    if (u[j] > T(0)) return 1;
+    if (u[j] < T(0)) return -1;
+  }
+  return 0;
+}
+// Sign of the first non-zero coefficient of v − u among 0..k.
+template <class U, class V>
+TAYNODE_INLINE TAYNODE_HD constexpr int leading_sign_of_difference(int k, const U& u, const V& v) {
+  using T = value_t<U>;
+  for (int j = 0; j <= k; ++j) {
+    const T d = v[j] - u[j];
+    if (d > T(0)) return 1;
+    if (d < T(0)) return -1;
+  }
+  return 0;
+}
+// y = |u| = sign(u)·u (at u_0 = 0 the sign of u(t) for small t > 0)
+template <class U, class Y>
+TAYNODE_INLINE TAYNODE_HD constexpr void abs(int k, const U& u, Y& y) {
+  y[k] = leading_sign(k, u) < 0 ? -u[k] : u[k];
+}
+// y = min(u, v): v where v < u for small t > 0, else u (identical series: u)
+template <class U, class V, class Y>
+TAYNODE_INLINE TAYNODE_HD constexpr void min(int k, const U& u, const V& v, Y& y) {
+  y[k] = leading_sign_of_difference(k, u, v) < 0 ? v[k] : u[k];
+}
+// y = max(u, v): v where v > u for small t > 0, else u
+template <class U, class V, class Y>
+TAYNODE_INLINE TAYNODE_HD constexpr void max(int k, const U& u, const V& v, Y& y) {
+  y[k] = leading_sign_of_difference(k, u, v) > 0 ? v[k] : u[k];
+}
+
 }  // namespace taynode::rules
 
 #include "taynode/detail/warnings_end.hpp"

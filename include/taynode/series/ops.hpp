@@ -13,10 +13,12 @@
 // for the recurrences, vectorized value functions for coefficient 0.
 
 #include <cassert>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 
 #include "taynode/config.hpp"
+#include "taynode/jet/rule_list.hpp"
 #include "taynode/jet/rules.hpp"
 #include "taynode/series/series.hpp"
 
@@ -33,84 +35,55 @@ TAYNODE_INLINE void with_order(int k, F&& f) {
   }(std::make_integer_sequence<int, 9>{});
 }
 
-// One rule applied to element i of a unary op u → y with up to two auxiliary series a, b.
-template <class Rule, class Order, class T>
-struct UnaryKernel {
+// One step object (rules::steps, or ProductStep / AxpyStep below) applied to element i: the
+// inputs' coefficient views, then the output y's and the auxiliaries' (aux, as the step expects).
+template <class Rule, class Order, class T, int Inputs, int Outputs>
+struct RuleKernel {
+  Rule rule;
   Order k;
   Index stride;
-  const T* u;
-  T *y, *a, *b;
+  const T* in[Inputs];
+  T* out[Outputs];  // y, then the auxiliaries
   TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
-    const Strided<const T> uv{u + i, stride};
-    Strided<T> yv{y + i, stride}, av{a + i, stride}, bv{b + i, stride};
-    Rule{}(int(k), uv, yv, av, bv);
+    run(i, std::make_integer_sequence<int, Inputs>{}, std::make_integer_sequence<int, Outputs - 1>{});
   }
-};
-template <class Rule, class Order, class T>
-struct BinaryKernel {
-  Order k;
-  Index stride;
-  const T *u, *v;
-  T* y;
-  T alpha;
-  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
-    const Strided<const T> uv{u + i, stride}, vv{v + i, stride};
-    Strided<T> yv{y + i, stride};
-    Rule{}(int(k), uv, vv, yv, alpha);
+  template <int... I, int... A>
+  TAYNODE_INLINE TAYNODE_HD void run(Index i, std::integer_sequence<int, I...>, std::integer_sequence<int, A...>) const {
+    Strided<T> y{out[0] + i, stride};
+    Strided<T> aux[sizeof...(A) > 0 ? sizeof...(A) : 1] = {Strided<T>{out[A + 1] + i, stride}...};
+    rule(int(k), Strided<const T>{in[I] + i, stride}..., y, aux);
   }
 };
 
-// The rules, as function objects of a common signature.
-struct SigmoidRule {
-  template <class U, class Y>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& s, Y& e, Y&) const { rules::sigmoid(k, u, s, e); }
-};
-struct TanhRule {
-  template <class U, class Y>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y& w, Y&) const { rules::tanh(k, u, y, w); }
-};
-struct SoftplusRule {
-  template <class U, class Y>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y& s, Y& e) const { rules::softplus(k, u, y, s, e); }
-};
-struct ExpRule {
-  template <class U, class Y>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y&, Y&) const { rules::exp(k, u, y); }
-};
-struct LogRule {
-  template <class U, class Y>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y&, Y&) const { rules::log(k, u, y); }
-};
-struct SquareRule {
-  template <class U, class Y>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, Y& y, Y&, Y&) const { y[k] = rules::square(k, u); }
-};
-struct ProductRule {
-  template <class U, class Y, class T>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, const U& v, Y& y, T) const { y[k] = rules::product(k, u, v); }
+// Step k of `rule` over every element of equally shaped series: inputs, then y and the rule's
+// auxiliaries.
+template <class Rule, class T, class B, int Inputs, class... Aux>
+void apply_rule(int k, const Rule& rule, const Series<T, B>* const (&in)[Inputs], Series<T, B>& y, Aux&... aux) {
+  static_assert(sizeof...(Aux) == std::size_t(Rule::aux_count), "wrong number of auxiliary series for this rule");
+  for ([[maybe_unused]] const auto* u : in) assert(u->rows() == y.rows() && u->cols() == y.cols());
+  assert(((aux.rows() == y.rows() && aux.cols() == y.cols()) && ...));
+  with_order(k, [&](auto order) {
+    RuleKernel<Rule, decltype(order), T, Inputs, 1 + int(sizeof...(Aux))> kernel{rule, order, y.stride(), {}, {y.data(), aux.data()...}};
+    for (int j = 0; j < Inputs; ++j) kernel.in[j] = in[j]->data();
+    B::for_each(y.size(), kernel);
+  });
+}
+
+// Steps of the elementwise ops that are not in the rule list.
+// y = u ⊙ v (Cauchy product per element)
+struct ProductStep {
+  static constexpr int aux_count = 0;
+  template <class U, class V, class Y, class A>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, const V& v, Y& y, A&) const { y[k] = rules::product(k, u, v); }
 };
 // y = u + α·v (linear: coefficient k from coefficient k alone)
-struct AxpyRule {
-  template <class U, class Y, class T>
-  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, const U& v, Y& y, T alpha) const { y[k] = u[k] + alpha * v[k]; }
+template <class T>
+struct AxpyStep {
+  static constexpr int aux_count = 0;
+  T alpha;
+  template <class U, class V, class Y, class A>
+  TAYNODE_INLINE TAYNODE_HD void operator()(int k, const U& u, const V& v, Y& y, A&) const { y[k] = u[k] + alpha * v[k]; }
 };
-
-template <class Rule, class T, class B>
-void unary(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>* a = nullptr, Series<T, B>* b = nullptr) {
-  assert(u.rows() == y.rows() && u.cols() == y.cols());
-  T* ap = a ? a->data() : y.data();
-  T* bp = b ? b->data() : y.data();
-  with_order(k, [&](auto order) {
-    B::for_each(u.size(), UnaryKernel<Rule, decltype(order), T>{order, u.stride(), u.data(), y.data(), ap, bp});
-  });
-}
-template <class Rule, class T, class B>
-void binary(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, T alpha = T(1)) {
-  assert(u.rows() == v.rows() && u.cols() == v.cols() && u.rows() == y.rows() && u.cols() == y.cols());
-  with_order(k, [&](auto order) {
-    B::for_each(u.size(), BinaryKernel<Rule, decltype(order), T>{order, u.stride(), u.data(), v.data(), y.data(), alpha});
-  });
-}
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -176,50 +149,47 @@ void concat_time_step(int k, TimeSeries<T> t, const Series<T, B>& x, Series<T, B
 }
 
 // ---------------------------------------------------------------------------------------------
-// Elementwise functions (rules.hpp), with their auxiliary series.
+// Elementwise functions: every function of jet/rule_list.hpp, with the same auxiliary series as
+// there (sigmoid_step(k, u, s, e): s = σ(u), e = σ(1−σ); tanh_step(k, u, y, w): w = 1 − y²;
+// softplus_step(k, u, y, s, e); sin_step(k, u, y, c); …). Where the backend has a vectorized
+// value function NAME_values (backend.hpp), coefficient 0 comes from it.
 
-// s = σ(u), e = σ(u)·(1 − σ(u))
-template <class T, class B>
-void sigmoid_step(int k, const Series<T, B>& u, Series<T, B>& s, Series<T, B>& e) {
-  if (k == 0) return B::sigmoid_values(u.size(), u.coefficient(0), s.coefficient(0), e.coefficient(0));
-  detail::unary<detail::SigmoidRule>(k, u, s, &e);
-}
-// y = tanh(u), w = 1 − tanh²(u)
-template <class T, class B>
-void tanh_step(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>& w) {
-  if (k == 0) return B::tanh_values(u.size(), u.coefficient(0), y.coefficient(0), w.coefficient(0));
-  detail::unary<detail::TanhRule>(k, u, y, &w);
-}
-// y = softplus(u) = log(1 + e^u), s = σ(u), e = σ(u)·(1 − σ(u))
-template <class T, class B>
-void softplus_step(int k, const Series<T, B>& u, Series<T, B>& y, Series<T, B>& s, Series<T, B>& e) {
-  if (k == 0)
-    return B::softplus_values(u.size(), u.coefficient(0), y.coefficient(0), s.coefficient(0), e.coefficient(0));
-  detail::unary<detail::SoftplusRule>(k, u, y, &s, &e);
-}
-template <class T, class B>
-void exp_step(int k, const Series<T, B>& u, Series<T, B>& y) {
-  if (k == 0) return B::exp_values(u.size(), u.coefficient(0), y.coefficient(0));
-  detail::unary<detail::ExpRule>(k, u, y);
-}
-template <class T, class B>
-void log_step(int k, const Series<T, B>& u, Series<T, B>& y) {
-  if (k == 0) return B::log_values(u.size(), u.coefficient(0), y.coefficient(0));
-  detail::unary<detail::LogRule>(k, u, y);
-}
-template <class T, class B>
-void square_step(int k, const Series<T, B>& u, Series<T, B>& y) {
-  detail::unary<detail::SquareRule>(k, u, y);
-}
+#define TAYNODE_SERIES_UNARY(NAME, AUX, STEP)                                                              \
+  template <class T, class B, class... Aux>                                                                \
+    requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...))                         \
+  void NAME##_step(int k, const Series<T, B>& u, Series<T, B>& y, Aux&... aux) {                          \
+    if constexpr (requires { B::NAME##_values(u.size(), u.coefficient(0), y.coefficient(0), aux.coefficient(0)...); }) \
+      if (k == 0) return B::NAME##_values(u.size(), u.coefficient(0), y.coefficient(0), aux.coefficient(0)...); \
+    detail::apply_rule(k, rules::steps::NAME{}, {&u}, y, aux...);                                          \
+  }
+TAYNODE_UNARY_RULES(TAYNODE_SERIES_UNARY)
+#undef TAYNODE_SERIES_UNARY
+#define TAYNODE_SERIES_BINARY(NAME, SPELLING, AUX, STEP)                                                   \
+  template <class T, class B, class... Aux>                                                                \
+    requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...))                         \
+  void NAME##_step(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, Aux&... aux) {   \
+    detail::apply_rule(k, rules::steps::NAME{}, {&u, &v}, y, aux...);                                      \
+  }
+TAYNODE_BINARY_RULES(TAYNODE_SERIES_BINARY)
+#undef TAYNODE_SERIES_BINARY
+#define TAYNODE_SERIES_PARAMETRIC(NAME, AUX, STEP)                                                         \
+  template <class T, class B, class... Aux>                                                                \
+    requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...))                         \
+  void NAME##_step(int k, T p, const Series<T, B>& u, Series<T, B>& y, Aux&... aux) {                     \
+    detail::apply_rule(k, rules::steps::NAME<T>{p}, {&u}, y, aux...);                                      \
+  }
+TAYNODE_PARAMETRIC_RULES(TAYNODE_SERIES_PARAMETRIC)
+#undef TAYNODE_SERIES_PARAMETRIC
+
 // y = u ⊙ v (Cauchy product per element)
 template <class T, class B>
 void product_step(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y) {
-  detail::binary<detail::ProductRule>(k, u, v, y);
+  detail::apply_rule(k, detail::ProductStep{}, {&u, &v}, y);
 }
 // y = u + α·v
 template <class T, class B>
 void add_step(int k, const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, T alpha = T(1)) {
-  detail::binary<detail::AxpyRule>(k, u, v, y, alpha);
+  detail::apply_rule(k, detail::AxpyStep<T>{alpha}, {&u, &v}, y);
 }
 // y = α·u, coefficient by coefficient (also between different coefficients: scale_coefficient).
 template <class T>
@@ -320,30 +290,30 @@ template <class Step>
 void for_all_orders(int order, Step&& step) {
   for (int k = 0; k <= order; ++k) step(k);
 }
-template <class T, class B>
-void sigmoid(const Series<T, B>& u, Series<T, B>& s, Series<T, B>& e) {
-  for_all_orders(s.order(), [&](int k) { sigmoid_step(k, u, s, e); });
-}
-template <class T, class B>
-void tanh(const Series<T, B>& u, Series<T, B>& y, Series<T, B>& w) {
-  for_all_orders(y.order(), [&](int k) { tanh_step(k, u, y, w); });
-}
-template <class T, class B>
-void softplus(const Series<T, B>& u, Series<T, B>& y, Series<T, B>& s, Series<T, B>& e) {
-  for_all_orders(y.order(), [&](int k) { softplus_step(k, u, y, s, e); });
-}
-template <class T, class B>
-void exp(const Series<T, B>& u, Series<T, B>& y) {
-  for_all_orders(y.order(), [&](int k) { exp_step(k, u, y); });
-}
-template <class T, class B>
-void log(const Series<T, B>& u, Series<T, B>& y) {
-  for_all_orders(y.order(), [&](int k) { log_step(k, u, y); });
-}
-template <class T, class B>
-void square(const Series<T, B>& u, Series<T, B>& y) {
-  for_all_orders(y.order(), [&](int k) { square_step(k, u, y); });
-}
+#define TAYNODE_SERIES_UNARY(NAME, AUX, STEP)                                      \
+  template <class T, class B, class... Aux>                                        \
+    requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...)) \
+  void NAME(const Series<T, B>& u, Series<T, B>& y, Aux&... aux) {                \
+    for_all_orders(y.order(), [&](int k) { NAME##_step(k, u, y, aux...); });      \
+  }
+TAYNODE_UNARY_RULES(TAYNODE_SERIES_UNARY)
+#undef TAYNODE_SERIES_UNARY
+#define TAYNODE_SERIES_BINARY(NAME, SPELLING, AUX, STEP)                                     \
+  template <class T, class B, class... Aux>                                                  \
+    requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...))           \
+  void NAME(const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y, Aux&... aux) {   \
+    for_all_orders(y.order(), [&](int k) { NAME##_step(k, u, v, y, aux...); });             \
+  }
+TAYNODE_BINARY_RULES(TAYNODE_SERIES_BINARY)
+#undef TAYNODE_SERIES_BINARY
+#define TAYNODE_SERIES_PARAMETRIC(NAME, AUX, STEP)                                 \
+  template <class T, class B, class... Aux>                                        \
+    requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...)) \
+  void NAME(T p, const Series<T, B>& u, Series<T, B>& y, Aux&... aux) {           \
+    for_all_orders(y.order(), [&](int k) { NAME##_step(k, p, u, y, aux...); });   \
+  }
+TAYNODE_PARAMETRIC_RULES(TAYNODE_SERIES_PARAMETRIC)
+#undef TAYNODE_SERIES_PARAMETRIC
 template <class T, class B>
 void product(const Series<T, B>& u, const Series<T, B>& v, Series<T, B>& y) {
   for_all_orders(y.order(), [&](int k) { product_step(k, u, v, y); });

@@ -23,6 +23,7 @@
 #include <Eigen/Core>
 
 #include "taynode/jet/eigen.hpp"
+#include "taynode/jet/rule_list.hpp"
 #include "taynode/jet/rules.hpp"
 
 namespace taynode {
@@ -85,13 +86,14 @@ class IncrementalJet {
   const T& value() const { return c_[0]; }
   const T* data() const { return c_; }
 
-  // y = F(u) with N auxiliary series: rule(k, u, y, aux) from rules.hpp.
-  template <int N, class Rule>
-  static IncrementalJet apply(Rule rule, const T* u) {
+  // y = F(inputs…) by a step object of rules::steps (rule_list.hpp): coefficient k of y and of
+  // the step's auxiliary series, which take tape slots after y's.
+  template <class Rule, class... Inputs>
+  static IncrementalJet apply(const Rule& rule, const Inputs&... inputs) {
     IncrementalJet y = fresh();
-    T* aux[N > 0 ? N : 1];
-    for (int i = 0; i < N; ++i) aux[i] = tape->next_slot();
-    rule(k(), u, y.c_, aux);
+    T* aux[Rule::aux_count > 0 ? Rule::aux_count : 1];
+    for (int i = 0; i < Rule::aux_count; ++i) aux[i] = tape->next_slot();
+    rule(k(), inputs.data()..., y.c_, aux);
     return y;
   }
   // y_k = g(k) for a rule that is a closed expression of the inputs.
@@ -163,92 +165,36 @@ IJ<T, K> operator/(const IJ<T, K>& a, S s) {
 template <class T, int K> IJ<T, K> operator*(const IJ<T, K>& a, const IJ<T, K>& b) {
   return IJ<T, K>::elementwise([&](int k) { return rules::product(k, a.data(), b.data()); });
 }
-template <class T, int K> IJ<T, K> operator/(const IJ<T, K>& a, const IJ<T, K>& b) {
-  const T *u = a.data(), *v = b.data();
-  return IJ<T, K>::template apply<0>([&](int k, const T*, T* y, T**) { rules::quotient(k, u, v, y); }, u);
+// The functions of jet/rule_list.hpp.
+#define TAYNODE_INCREMENTAL_UNARY(NAME, AUX, STEP) \
+  template <class T, int K>                         \
+  IJ<T, K> NAME(const IJ<T, K>& u) {                \
+    return IJ<T, K>::apply(rules::steps::NAME{}, u); \
+  }
+TAYNODE_UNARY_RULES(TAYNODE_INCREMENTAL_UNARY)
+#undef TAYNODE_INCREMENTAL_UNARY
+#define TAYNODE_INCREMENTAL_BINARY(NAME, SPELLING, AUX, STEP)  \
+  template <class T, int K>                                     \
+  IJ<T, K> SPELLING(const IJ<T, K>& u, const IJ<T, K>& v) {     \
+    return IJ<T, K>::apply(rules::steps::NAME{}, u, v);         \
+  }
+TAYNODE_BINARY_RULES(TAYNODE_INCREMENTAL_BINARY)
+#undef TAYNODE_INCREMENTAL_BINARY
+
+// s / v by the reciprocal rule, u^p by the power rule, u^n by products, u^v and a^v = exp(v·log u)
+template <class T, int K, class S> requires IncrementalScalarOperand<S, T>
+IJ<T, K> operator/(S s, const IJ<T, K>& v) {
+  return IJ<T, K>::apply(rules::steps::reciprocal<T>{T(s)}, v);
 }
 template <class T, int K, class S> requires IncrementalScalarOperand<S, T>
-IJ<T, K> operator/(S s, const IJ<T, K>& b) {
-  return IJ<T, K>::template apply<0>([&](int k, const T* v, T* y, T**) { rules::reciprocal(k, T(s), v, y); },
-                                     b.data());
+IJ<T, K> pow(const IJ<T, K>& u, S p) {
+  return IJ<T, K>::apply(rules::steps::power<T>{T(p)}, u);
 }
-
-#define TAYNODE_INCREMENTAL_RULE(NAME, N, CALL)                                \
-  template <class T, int K>                                                    \
-  IJ<T, K> NAME(const IJ<T, K>& x) {                                           \
-    return IJ<T, K>::template apply<N>([](int k, const T* u, T* y, T** a) {    \
-      (void)a;                                                                 \
-      CALL;                                                                    \
-    }, x.data());                                                              \
-  }
-TAYNODE_INCREMENTAL_RULE(exp, 0, rules::exp(k, u, y))
-TAYNODE_INCREMENTAL_RULE(expm1, 0, rules::expm1(k, u, y))
-TAYNODE_INCREMENTAL_RULE(log, 0, rules::log(k, u, y))
-TAYNODE_INCREMENTAL_RULE(log1p, 0, rules::log1p(k, u, y))
-TAYNODE_INCREMENTAL_RULE(sqrt, 0, rules::sqrt(k, u, y))
-TAYNODE_INCREMENTAL_RULE(cbrt, 0, rules::cbrt(k, u, y))
-TAYNODE_INCREMENTAL_RULE(square, 0, y[k] = rules::square(k, u))
-TAYNODE_INCREMENTAL_RULE(sin, 1, rules::sin_cos(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(cos, 1, rules::sin_cos(k, u, a[0], y))
-TAYNODE_INCREMENTAL_RULE(tan, 1, rules::tan(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(sinh, 1, rules::sinh_cosh(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(cosh, 1, rules::sinh_cosh(k, u, a[0], y))
-TAYNODE_INCREMENTAL_RULE(tanh, 1, rules::tanh(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(asin, 1, rules::asin(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(acos, 1, rules::acos(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(atan, 1, rules::atan(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(sigmoid, 1, rules::sigmoid(k, u, y, a[0]))
-TAYNODE_INCREMENTAL_RULE(softplus, 2, rules::softplus(k, u, y, a[0], a[1]))
-TAYNODE_INCREMENTAL_RULE(erf, 2, rules::erf(k, u, y, a[0], a[1]))
-#undef TAYNODE_INCREMENTAL_RULE
-
-template <class T, int K> IJ<T, K> atan2(const IJ<T, K>& v, const IJ<T, K>& x) {
-  const T *a = v.data(), *b = x.data();
-  return IJ<T, K>::template apply<1>([&](int k, const T*, T* y, T** w) { rules::atan2(k, a, b, y, w[0]); }, a);
-}
+template <class T, int K> IJ<T, K> pow(const IJ<T, K>& u, int n) { return rules::integer_power(u, n); }
+template <class T, int K> IJ<T, K> pow(const IJ<T, K>& u, const IJ<T, K>& p) { return exp(p * log(u)); }
 template <class T, int K, class S> requires IncrementalScalarOperand<S, T>
-IJ<T, K> pow(const IJ<T, K>& x, S p) {
-  return IJ<T, K>::template apply<0>([&](int k, const T* u, T* y, T**) { rules::power(k, T(p), u, y); }, x.data());
-}
-template <class T, int K> IJ<T, K> pow(const IJ<T, K>& x, int n) {
-  IJ<T, K> result(T(1)), base = x;
-  for (unsigned m = n < 0 ? 0u - unsigned(n) : unsigned(n); m != 0; m >>= 1) {
-    if (m & 1u) result = result * base;
-    if (m > 1u) base = square(base);
-  }
-  return n < 0 ? T(1) / result : result;
-}
-template <class T, int K> IJ<T, K> pow(const IJ<T, K>& x, const IJ<T, K>& p) { return exp(p * log(x)); }
-
-// Non-smooth functions: the expansion for small t > 0, decided on the coefficients known so far.
-namespace incremental_detail {
-template <class T>
-int leading_sign(const T* u, int k) {
-  for (int j = 0; j <= k; ++j) {
-    if (u[j] > T(0)) return 1;
-    if (u[j] < T(0)) return -1;
-  }
-  return 0;
-}
-}  // namespace incremental_detail
-template <class T, int K> IJ<T, K> abs(const IJ<T, K>& x) {
-  return IJ<T, K>::elementwise([&](int k) {
-    return incremental_detail::leading_sign(x.data(), k) < 0 ? -x[k] : x[k];
-  });
-}
-template <class T, int K> IJ<T, K> min(const IJ<T, K>& a, const IJ<T, K>& b) {
-  return IJ<T, K>::elementwise([&](int k) {
-    T d[K + 1];
-    for (int j = 0; j <= k; ++j) d[j] = b[j] - a[j];
-    return incremental_detail::leading_sign(d, k) < 0 ? b[k] : a[k];
-  });
-}
-template <class T, int K> IJ<T, K> max(const IJ<T, K>& a, const IJ<T, K>& b) {
-  return IJ<T, K>::elementwise([&](int k) {
-    T d[K + 1];
-    for (int j = 0; j <= k; ++j) d[j] = b[j] - a[j];
-    return incremental_detail::leading_sign(d, k) > 0 ? b[k] : a[k];
-  });
+IJ<T, K> pow(S a, const IJ<T, K>& v) {
+  return exp(v * T(std::log(T(a))));
 }
 
 // Comparisons and classification look at the value, which every pass shares.
