@@ -73,10 +73,8 @@ struct Cpu {
       }
       return;
     }
-    if (beta != T(1)) C *= beta;
-    if (m == 1) C.row(0).noalias() += alpha * (A.row(0) * B.transpose());
-    else if (alpha == T(1)) C.noalias() += A * B.transpose();
-    else C.noalias() += alpha * (A * B.transpose());
+    if (m == 1) accumulate(C.row(0), A.row(0) * B.transpose(), alpha, beta);
+    else accumulate(C, A * B.transpose(), alpha, beta);
   }
   // C(m×n) = α·A(m×k)·B(k×n) + β·C (the input cotangent x̄ += ȳ W of a linear map).
   template <class T>
@@ -85,16 +83,8 @@ struct Cpu {
     const ConstMatrixMap<T> A(a, m, k, Eigen::OuterStride<>(lda));
     const ConstMatrixMap<T> B(b, k, n, Eigen::OuterStride<>(ldb));
     MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) C.setZero();
-    else if (beta != T(1)) C *= beta;
-    if (m == 1) {
-      if (alpha == T(1)) C.row(0).noalias() += A.row(0) * B;
-      else C.row(0).noalias() += alpha * (A.row(0) * B);
-    } else if (alpha == T(1)) {
-      C.noalias() += A * B;
-    } else {
-      C.noalias() += alpha * (A * B);
-    }
+    if (m == 1) accumulate(C.row(0), A.row(0) * B, alpha, beta);  // one example: a vector-matrix product
+    else accumulate(C, A * B, alpha, beta);
   }
   // C(m×n) = α·A(k×m)ᵀ·B(k×n) + β·C (the weight cotangent W̄ += Ȳᵀ X over stacked coefficients).
   template <class T>
@@ -103,10 +93,7 @@ struct Cpu {
     const ConstMatrixMap<T> A(a, k, m, Eigen::OuterStride<>(lda));
     const ConstMatrixMap<T> B(b, k, n, Eigen::OuterStride<>(ldb));
     MatrixMap<T> C(c, m, n, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) C.setZero();
-    else if (beta != T(1)) C *= beta;
-    if (alpha == T(1)) C.noalias() += A.transpose() * B;
-    else C.noalias() += alpha * (A.transpose() * B);
+    accumulate(C, A.transpose() * B, alpha, beta);
   }
 
   // Plain vector operations (host memory: loops the compiler vectorizes).
@@ -286,6 +273,14 @@ struct Cpu {
   }
 
  private:
+  // C = α·P + β·C for a product expression P (β = 0: C is not read).
+  template <class C, class P, class T>
+  static void accumulate(C&& c, const P& product, T alpha, T beta) {
+    if (beta == T(0)) c.setZero();
+    else if (beta != T(1)) c *= beta;
+    if (alpha == T(1)) c.noalias() += product;
+    else c.noalias() += alpha * product;
+  }
   template <class T>
   static void exp_minus_abs(Index m, const T* u, T* z) {
     using A = Eigen::Array<T, Eigen::Dynamic, 1>;

@@ -24,9 +24,7 @@ class ParameterBuffers {
 
   // Append a zero tensor rows × cols. Names must be unique and non-empty.
   Tensor& add(std::string name, Eigen::Index rows, Eigen::Index cols) {
-    if (name.empty()) throw std::invalid_argument("taynode::nn::ParameterBuffers::add: empty name");
-    if (find(name) != npos)
-      throw std::invalid_argument("taynode::nn::ParameterBuffers::add: duplicate name '" + name + "'");
+    detail::check_new_name(names_, name, "taynode::nn::ParameterBuffers::add");
     names_.push_back(std::move(name));
     values_.emplace_back(rows, cols);
     Backend::fill(values_.back().size(), T(0), values_.back().data());

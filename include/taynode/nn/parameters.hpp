@@ -45,6 +45,15 @@ void for_each_named_parameter(Net& net, F&& f) {
   }
 }
 
+namespace detail {
+// A new tensor name for a collection `who` whose names are `names`: non-empty and unique.
+inline void check_new_name(const std::vector<std::string>& names, const std::string& name, const char* who) {
+  if (name.empty()) throw std::invalid_argument(std::string(who) + ": empty name");
+  for (const auto& n : names)
+    if (n == name) throw std::invalid_argument(std::string(who) + ": duplicate name '" + name + "'");
+}
+}  // namespace detail
+
 template <class T>
 class ParameterSet {
  public:
@@ -55,8 +64,7 @@ class ParameterSet {
 
   // Append a tensor (copied). Names must be unique and non-empty.
   Tensor& add(std::string name, Tensor value) {
-    if (name.empty()) throw std::invalid_argument("taynode::nn::ParameterSet::add: empty name");
-    if (find(name) != npos) throw std::invalid_argument("taynode::nn::ParameterSet::add: duplicate name '" + name + "'");
+    detail::check_new_name(names_, name, "taynode::nn::ParameterSet::add");
     names_.push_back(std::move(name));
     values_.push_back(std::move(value));
     return values_.back();
