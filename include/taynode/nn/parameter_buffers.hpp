@@ -36,11 +36,7 @@ class ParameterBuffers {
   Tensor& value(std::size_t i) { return values_.at(i); }
   const Tensor& value(std::size_t i) const { return values_.at(i); }
   static constexpr std::size_t npos = std::size_t(-1);
-  std::size_t find(const std::string& name) const {
-    for (std::size_t i = 0; i < names_.size(); ++i)
-      if (names_[i] == name) return i;
-    return npos;
-  }
+  std::size_t find(const std::string& name) const { return detail::find_name(names_, name); }
 
   // Same names and shapes as any parameter collection, all zeros.
   template <class P>
