@@ -5,6 +5,7 @@
 #include "nn/generic_network.hpp"
 #include "nn/init.hpp"
 #include "nn/parameters.hpp"
+#include "nn/parameter_buffers.hpp"
 #include "nn/schedules.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/checkpoint.hpp"

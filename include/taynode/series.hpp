@@ -3,5 +3,6 @@
 
 #include "taynode/backend/backend.hpp"
 #include "taynode/backend/cpu.hpp"
+#include "taynode/backend/matrix.hpp"
 #include "taynode/series/ops.hpp"
 #include "taynode/series/series.hpp"

@@ -24,9 +24,7 @@ class ParameterBuffers {
 
   // Append a zero tensor rows × cols. Names must be unique and non-empty.
   Tensor& add(std::string name, Eigen::Index rows, Eigen::Index cols) {
-    if (name.empty()) throw std::invalid_argument("taynode::nn::ParameterBuffers::add: empty name");
-    if (find(name) != npos)
-      throw std::invalid_argument("taynode::nn::ParameterBuffers::add: duplicate name '" + name + "'");
+    detail::check_new_name(names_, name, "taynode::nn::ParameterBuffers::add");
     names_.push_back(std::move(name));
     values_.emplace_back(rows, cols);
     Backend::fill(values_.back().size(), T(0), values_.back().data());
@@ -38,11 +36,7 @@ class ParameterBuffers {
   Tensor& value(std::size_t i) { return values_.at(i); }
   const Tensor& value(std::size_t i) const { return values_.at(i); }
   static constexpr std::size_t npos = std::size_t(-1);
-  std::size_t find(const std::string& name) const {
-    for (std::size_t i = 0; i < names_.size(); ++i)
-      if (names_[i] == name) return i;
-    return npos;
-  }
+  std::size_t find(const std::string& name) const { return detail::find_name(names_, name); }
 
   // Same names and shapes as any parameter collection, all zeros.
   template <class P>

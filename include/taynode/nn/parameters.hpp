@@ -46,6 +46,21 @@ void for_each_named_parameter(Net& net, F&& f) {
   }
 }
 
+namespace detail {
+// The index of `name` in `names`, or std::size_t(-1).
+inline std::size_t find_name(const std::vector<std::string>& names, const std::string& name) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return i;
+  return std::size_t(-1);
+}
+// A new tensor name for a collection `who` whose names are `names`: non-empty and unique.
+inline void check_new_name(const std::vector<std::string>& names, const std::string& name, const char* who) {
+  if (name.empty()) throw std::invalid_argument(std::string(who) + ": empty name");
+  if (find_name(names, name) != std::size_t(-1))
+    throw std::invalid_argument(std::string(who) + ": duplicate name '" + name + "'");
+}
+}  // namespace detail
+
 template <class T>
 class ParameterSet {
  public:
@@ -56,8 +71,7 @@ class ParameterSet {
 
   // Append a tensor (copied). Names must be unique and non-empty.
   Tensor& add(std::string name, Tensor value) {
-    if (name.empty()) throw std::invalid_argument("taynode::nn::ParameterSet::add: empty name");
-    if (find(name) != npos) throw std::invalid_argument("taynode::nn::ParameterSet::add: duplicate name '" + name + "'");
+    detail::check_new_name(names_, name, "taynode::nn::ParameterSet::add");
     names_.push_back(std::move(name));
     values_.push_back(std::move(value));
     return values_.back();
@@ -74,11 +88,7 @@ class ParameterSet {
   const Tensor& value(std::size_t i) const { return values_.at(i); }
 
   static constexpr std::size_t npos = std::size_t(-1);
-  std::size_t find(const std::string& name) const {
-    for (std::size_t i = 0; i < names_.size(); ++i)
-      if (names_[i] == name) return i;
-    return npos;
-  }
+  std::size_t find(const std::string& name) const { return detail::find_name(names_, name); }
   bool contains(const std::string& name) const { return find(name) != npos; }
   Tensor& operator[](const std::string& name) { return values_[checked(name)]; }
   const Tensor& operator[](const std::string& name) const { return values_[checked(name)]; }
