@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -483,4 +484,35 @@ TEST_CASE("PhysioNet load timing, cold and warm", "[.physionet-timing]") {
                                    << "; from cache cold " << cache_cold << ", warm " << cache_warm << " ("
                                    << fs::file_size(cache) << " bytes)");
   fs::remove_all(cache.parent_path());
+}
+
+TEST_CASE("PhysioNet cache: counts larger than the file are rejected before anything is allocated",
+          "[data][physionet]") {
+  // A well-formed cache of one record whose counts are then inflated and the checksum re-sealed, so
+  // that only the bounds checks stand between the counts and an allocation.
+  taynode::PhysionetData data;
+  data.patients.push_back(taynode::parse_physionet_record(hand_record, "900001.txt"));
+  const std::vector<unsigned char> good = taynode::physionet_detail::encode_cache(data, 7);
+  auto reseal = [](std::vector<unsigned char> b) {
+    const std::uint64_t h = taynode::nn::fnv1a64(b.data() + 28, b.size() - 36);
+    std::memcpy(b.data() + b.size() - 8, &h, 8);
+    return std::string(b.begin(), b.end());
+  };
+  auto decode = [](const std::string& bytes, std::uint64_t key) {
+    taynode::PhysionetData out;
+    return taynode::physionet_detail::decode_cache(bytes, "c", key, out);
+  };
+  CHECK(decode(reseal(good), 7).empty());
+  CHECK(decode(reseal(good), 8) == "stale (input files or settings changed)");
+  // Payload starts at byte 28: u64 patient count, u32 id length (6), "900001", u32 row count.
+  auto with = [&](std::size_t at, std::uint64_t v, std::size_t width) {
+    std::vector<unsigned char> b = good;
+    std::memcpy(b.data() + at, &v, width);  // little-endian host, as the test machines are
+    return reseal(b);
+  };
+  CHECK(decode(with(28, std::uint64_t(1) << 60, 8), 7) == "implausible patient count");
+  CHECK(decode(with(36, 0xffffffffu, 4), 7) == "truncated payload while reading record id");
+  CHECK(decode(with(46, 0xffffffffu, 4), 7) == "bad row count");
+  CHECK(decode(with(46, 0, 4), 7) == "bad row count");
+  CHECK(decode(with(50, 0x3ff0000000000000ull, 8), 7) == "first time is not 0");  // times[0] = 1.0
 }
