@@ -13,7 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <filesystem>
-#include <fstream>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,7 +81,7 @@ inline void require_finite(const DataMatrix<double>& m, const std::string& path)
 }
 
 // Splits whitespace-separated tokens of a text line.
-inline std::vector<std::string_view> tokens(const std::string& line) {
+inline std::vector<std::string_view> tokens(std::string_view line) {
   std::vector<std::string_view> out;
   std::size_t i = 0;
   const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
@@ -186,12 +186,16 @@ MinibooneData<T> load_miniboone_presplit(const std::string& train_path, const st
 // parse of their 6-digit text, so this reproduces MAF's data.npy to within 2 ulp, not bit for bit.
 inline DataMatrix<double> read_miniboone_pid(const std::string& path) {
   constexpr std::size_t features = 50;
-  std::ifstream in(path);
-  if (!in) throw DataError(path, "cannot open the file");
-  std::string line;
-  std::size_t line_no = 0;
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::string_view line;
+  std::size_t line_no = 0, pos = 0;
   const auto next_nonblank = [&]() {
-    while (std::getline(in, line)) {
+    while (pos < text.size()) {
+      std::size_t end = text.find('\n', pos);
+      if (end == std::string_view::npos) end = text.size();
+      line = text.substr(pos, end - pos);
+      pos = end + 1;
       ++line_no;
       if (!miniboone_detail::tokens(line).empty()) return true;
     }
@@ -203,7 +207,7 @@ inline DataMatrix<double> read_miniboone_pid(const std::string& path) {
   if (head.size() != 2 || !miniboone_detail::parse_whole(head[0], n_signal) ||
       !miniboone_detail::parse_whole(head[1], n_background))
     throw DataError(path, "line " + std::to_string(line_no) +
-                              ": expected two integers (signal and background event counts), got '" + line + "'");
+                              ": expected two integers (signal and background event counts), got '" + std::string(line) + "'");
   std::vector<double> signal;
   std::vector<double> row(features);
   const auto read_row = [&](const char* kind, unsigned long long index, unsigned long long count) {

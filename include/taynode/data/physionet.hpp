@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <random>
 #include <span>
@@ -40,6 +39,7 @@
 #include <Eigen/Core>
 
 #include "taynode/data/errors.hpp"
+#include "taynode/data/read_file.hpp"
 #include "taynode/nn/checkpoint.hpp"  // fnv1a64, the little-endian Writer/Reader and atomic_write
 
 namespace taynode {
@@ -242,15 +242,11 @@ inline PhysionetPatient parse_physionet_record(std::string_view text, const std:
   return p;
 }
 
-// Reads a whole file (as many bytes as it holds; nothing sized from its contents).
+// Reads a whole file (as many bytes as it holds; nothing sized from its contents). Every failure is
+// a DataError naming the file (read_file.hpp).
 inline std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path.string(), "cannot open the file");
-  std::string text;
-  char chunk[1 << 16];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, std::size_t(in.gcount()));
-  if (in.bad()) throw DataError(path.string(), "read error");
-  return text;
+  const std::vector<unsigned char> bytes = read_whole_file<DataError>(path.string());
+  return std::string(bytes.begin(), bytes.end());
 }
 
 inline PhysionetPatient read_physionet_record(const std::filesystem::path& path, const PhysionetOptions& options = {}) {
