@@ -306,6 +306,15 @@ TEST_CASE("CnfDynamics through solve_gradient: mean NLL + λ·R_2 against finite
       worst = std::max(worst, e);
     }
     WARN("adjoint vs backprop through Dopri5 at 1e-10: worst relative error " << worst);
+    // The reference's "aux" forward (z only): r1 = 0, so the loss value lacks Δlogp and R, but the
+    // gradient is the full one (up to the forward's tolerance-level difference in z1).
+    ad::CnfLoss<double> loss_plain;
+    const auto gp = ad::solve_gradient(d, z0, 0.0, 1.0, Dopri5{}, tight, ad::Adjoint{ad::ForwardPass::plain}, loss_plain);
+    CHECK(gp.r1.isZero(0));
+    CHECK(loss_plain.penalty == 0);
+    CHECK(relative_error(gp.z0_bar, g.z0_bar) <= 1e-7);
+    const auto c = flat_gradients(gp.theta_bar);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(relative_error(c[i], a[i]) <= 1e-7);
   }
 }
 

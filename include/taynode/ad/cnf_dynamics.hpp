@@ -29,7 +29,9 @@
 //               Unbiased: E[εᵀJε] = tr J for E[εεᵀ] = I.
 //   exact       all D unit directions in one order-1 push of a second workspace of batch D·B
 //               (built here: row b·D + d holds example b with direction e_d), tr J = Σ_d (J e_d)_d.
-//               For evaluation (NLL in nats of a test set): vjp throws in this mode.
+//               For evaluation (NLL in nats of a test set): vjp throws in this mode. Its
+//               workspace holds D·B rows of every layer (MINIBOONE: 43× the batch's memory):
+//               evaluate in batches sized for that.
 //
 // Cost of one augmented evaluation (Hutchinson): the regularizer's push (K passes for R_K, one
 // order-1 push for RNODE) plus one order-1 push for the trace; RNODE whose ε_R IS the trace's ε
