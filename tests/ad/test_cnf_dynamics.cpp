@@ -4,8 +4,8 @@
 //  * Hutchinson: for a fixed ε equal to εᵀJε with the FD Jacobian; its mean over many ε (Gaussian
 //    and Rademacher) within 5 standard errors of the exact trace;
 //  * the VJP of [f, Δlogp', R'] against central differences of the evaluation (tests/ad/fd.hpp,
-//    bound 1e-6 normwise per tensor) without a regularizer, with R_1..R_3 and with RNODE (its ε
-//    shared with the trace, as Finlay et al., and separate);
+//    bound 1e-6 normwise per tensor), Hutchinson and exact trace, without a regularizer, with
+//    R_1..R_3 and with RNODE (its ε shared with the trace, as Finlay et al., and separate);
 //  * the gradient of mean NLL + mean λ·R_2 through ad::solve_gradient: Backprop on RK4's grid
 //    against FD of an independent solve (taynode::solve with reg::taylor_integrand and ws.jvp,
 //    the NLL written out; bound 1e-6), and the continuous adjoint (Dopri5, rtol = atol = 1e-10)
@@ -190,7 +190,8 @@ TEST_CASE("CnfDynamics: Hutchinson's estimate is εᵀJε and converges to the t
   }
 }
 
-TEST_CASE("CnfDynamics: vjp against central finite differences (Hutchinson; none, R_K, RNODE)", "[ad][cnf]") {
+TEST_CASE("CnfDynamics: vjp against central finite differences (Hutchinson and exact; none, R_K, RNODE)",
+          "[ad][cnf]") {
   auto net = ffjord_net(44);
   RowMatrix z = taynode_test::random_state<double>(B, D, 144);
   const RowMatrix eps = taynode_test::random_state<double>(B, D, 145, 1.5);
@@ -223,23 +224,25 @@ TEST_CASE("CnfDynamics: vjp against central finite differences (Hutchinson; none
     for (std::size_t i = 0; i < once.size(); ++i) CHECK(relative_error(twice[i], 2 * once[i]) <= 1e-14);
     CHECK(relative_error(d.z_bar(), z_bar) <= 1e-14);
   };
-  {
-    Cnf d(ws, adj);
-    check(d, "no regularizer");
-  }
-  for (int K : {1, 2, 3}) {
-    Cnf d(ws, adj, ad::TaylorRegularizer<double>{K, 0.7});
-    check(d, K == 1 ? "R_1" : K == 2 ? "R_2" : "R_3");
-  }
-  {
-    ad::CnfDynamics<double, backend::Cpu, ad::RnodeRegularizer<double>> d(
-        ws, adj, ad::RnodeRegularizer<double>{&eps, 0.3, 0.8});
-    check(d, "RNODE, the trace's eps");
-  }
-  {
-    ad::CnfDynamics<double, backend::Cpu, ad::RnodeRegularizer<double>> d(
-        ws, adj, ad::RnodeRegularizer<double>{&eps_r, 0.3, 0.8});
-    check(d, "RNODE, its own eps");
+  using Rnode = ad::CnfDynamics<double, backend::Cpu, ad::RnodeRegularizer<double>>;
+  for (auto mode : {ad::TraceEstimator::hutchinson, ad::TraceEstimator::exact}) {
+    INFO(ad::to_string(mode) << " trace");
+    {
+      Cnf d(ws, adj, {}, mode);
+      check(d, "no regularizer");
+    }
+    for (int K : {1, 2, 3}) {
+      Cnf d(ws, adj, ad::TaylorRegularizer<double>{K, 0.7}, mode);
+      check(d, K == 1 ? "R_1" : K == 2 ? "R_2" : "R_3");
+    }
+    {
+      Rnode d(ws, adj, ad::RnodeRegularizer<double>{&eps, 0.3, 0.8}, mode);
+      check(d, "RNODE, the trace's eps");
+    }
+    {
+      Rnode d(ws, adj, ad::RnodeRegularizer<double>{&eps_r, 0.3, 0.8}, mode);
+      check(d, "RNODE, its own eps");
+    }
   }
 }
 
@@ -318,6 +321,37 @@ TEST_CASE("CnfDynamics through solve_gradient: mean NLL + λ·R_2 against finite
   }
 }
 
+TEST_CASE("CnfDynamics through solve_gradient with the exact trace and R_2", "[ad][cnf][solve]") {
+  const double lambda = 0.7;
+  auto net = ffjord_net(47);
+  RowMatrix z0 = taynode_test::random_state<double>(B, D, 151, 1.5);
+  NetworkTaylor<double> ws(net, 2, B);
+  ad::NetworkAdjoint<double> adj(ws);
+  Cnf d(ws, adj, ad::TaylorRegularizer<double>{2, lambda}, ad::TraceEstimator::exact);
+  // The objective by taynode::solve of d.evaluate (whose exact trace is checked against FD above).
+  using A = Augmented<RowMatrix, Vec>;
+  SolveOptions<double> grid;
+  grid.fixed_steps = 4;
+  auto L = [&]() {
+    auto rhs = [&](double t, const A& y, A& dy) { d.evaluate(t, y.z, dy.z, dy.r); };
+    const auto sol = solve(rhs, A{z0, Vec::Zero(2 * B)}, std::vector<double>{0.0, 1.0}, RK4{}, grid);
+    return nll_objective(sol.final_state().z, sol.final_state().r);
+  };
+  ad::CnfLoss<double> loss;
+  const auto g = ad::solve_gradient(d, z0, 0.0, 1.0, RK4{}, grid, ad::Backprop{}, loss);
+  CHECK(std::abs(loss.value() - L()) <= 1e-13 * std::abs(L()));
+  check_against_fd(L, g.z0_bar, g.theta_bar, net, z0, fd_tolerance, "exact trace, backprop RK4 x4");
+  // The adjoint (which reads θ̄ through store_gradient: both adjoints summed) against backprop.
+  SolveOptions<double> tight;
+  tight.rtol = tight.atol = 1e-10;
+  ad::CnfLoss<double> la, lb;
+  const auto aj = ad::solve_gradient(d, z0, 0.0, 1.0, Dopri5{}, tight, ad::Adjoint{}, la);
+  const auto bp = ad::solve_gradient(d, z0, 0.0, 1.0, Dopri5{}, tight, ad::Backprop{}, lb);
+  CHECK(relative_error(aj.z0_bar, bp.z0_bar) <= 1e-7);
+  const auto a = flat_gradients(aj.theta_bar), b = flat_gradients(bp.theta_bar);
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(relative_error(a[i], b[i]) <= 1e-7);
+}
+
 TEST_CASE("CnfDynamics: the change of variables of a linear flow in closed form", "[ad][cnf]") {
   // f(t, z) = A z: z(t) = e^{tA} x, Δlogp(t) = −t·tr A, and x ~ the pushforward of N(0, I) under
   // e^{−A}: N(0, Σ), Σ = e^{−A} e^{−Aᵀ}, so log p(x) = −½ xᵀ e^{Aᵀ} e^{A} x + tr A − (D/2) log 2π.
@@ -389,9 +423,9 @@ TEST_CASE("CnfDynamics: bad arguments raise", "[ad][cnf]") {
   d2.set_noise(eps);
   CHECK_THROWS_AS(d2.evaluate(0.0, z, f, r), std::invalid_argument);
   CHECK_THROWS_AS(d2.vjp(0.0, z, wrong, r_long, false), std::invalid_argument);
-  // The exact trace is for evaluation.
-  Cnf e(ws, adj, {}, ad::TraceEstimator::exact);
-  CHECK_THROWS_AS(e.vjp(0.0, z, f, r, false), std::invalid_argument);
+  // A dynamics built without an adjoint cannot pull back.
+  Cnf e(ws, {}, ad::TraceEstimator::exact);
+  CHECK_THROWS_AS(e.vjp(0.0, z, f, r, false), std::logic_error);
   // log_density needs the integrand's layout.
   CHECK_THROWS_AS(ad::log_density(z, Vec(B + 1)), std::invalid_argument);
 }

@@ -2,7 +2,7 @@
 // guard-checked memory touched only through the backend) against backend::Cpu, BITWISE: the
 // exact and Hutchinson evaluations, and ad::solve_gradient with the CnfLoss head (z1, r1, dL/dz0,
 // dL/dθ, the loss terms) by backprop on RK4's grid and by the adjoint, without a regularizer, with
-// R_2 and with RNODE sharing the trace's ε. The guarded memory must stay intact and nothing leak.
+// R_2 and with RNODE sharing the trace's ε (Hutchinson), and with the exact trace (none, R_2). The guarded memory must stay intact and nothing leak.
 
 #include <random>
 
@@ -44,10 +44,10 @@ void check_same_gradient(const Cpu& cpu, const Dev& g) {
 template <class Reg, class RegG>
 void compare(NetworkTaylor<double>& ws, ad::NetworkAdjoint<double>& adj, NetworkTaylor<double, Guarded>& wsg,
              ad::NetworkAdjoint<double, Guarded>& adjg, const Reg& reg, const RegG& regg, const RowMatrix& z0,
-             const RowMatrix& eps, const GMat& epsg) {
+             const RowMatrix& eps, const GMat& epsg, ad::TraceEstimator mode = ad::TraceEstimator::hutchinson) {
   const GMat z0g = backend::to_backend<Guarded>(z0);
-  ad::CnfDynamics<double, backend::Cpu, Reg> d(ws, adj, reg);
-  ad::CnfDynamics<double, Guarded, RegG> dg(wsg, adjg, regg);
+  ad::CnfDynamics<double, backend::Cpu, Reg> d(ws, adj, reg, mode);
+  ad::CnfDynamics<double, Guarded, RegG> dg(wsg, adjg, regg, mode);
   d.set_noise(eps);
   dg.set_noise(epsg);
   SolveOptions<double> grid;
@@ -115,6 +115,30 @@ TEST_CASE("CnfDynamics on the guarded backend equals backend::Cpu bit for bit", 
     INFO("RNODE");
     compare(ws, adj, wsg, adjg, ad::RnodeRegularizer<double>{&eps, 0.3, 0.2},
             ad::RnodeRegularizer<double, Guarded>{&epsg, 0.3, 0.2}, z0, eps, epsg);
+    INFO("R_2, exact trace");
+    compare(ws, adj, wsg, adjg, ad::TaylorRegularizer<double>{2, 0.5}, ad::TaylorRegularizer<double>{2, 0.5}, z0, eps,
+            epsg, ad::TraceEstimator::exact);
+    INFO("none, exact trace");
+    compare(ws, adj, wsg, adjg, ad::TaylorRegularizer<double>{}, ad::TaylorRegularizer<double>{}, z0, eps, epsg,
+            ad::TraceEstimator::exact);
+
+    // An optimizer step changes the host parameters: refresh_parameters() updates the exact
+    // trace's own workspace as well as ws.
+    ad::CnfDynamics<double> d(ws, {}, ad::TraceEstimator::exact);
+    ad::CnfDynamics<double, Guarded> dg(wsg, {}, ad::TraceEstimator::exact);
+    const GMat z0g = backend::to_backend<Guarded>(z0);
+    RowMatrix f(B, D);
+    Vec r(B), r_before(B);
+    GMat fg(B, D), rg(B, 1);
+    d.evaluate(0.3, z0, f, r_before);
+    nn::for_each_parameter(net, [](auto& p) { p *= 1.1; });
+    d.refresh_parameters();
+    dg.refresh_parameters();
+    d.evaluate(0.3, z0, f, r);
+    dg.evaluate(0.3, z0g, fg, rg);
+    CHECK((r - r_before).norm() > 1e-3);
+    CHECK(same_bits_as_guarded(f, fg));
+    CHECK(same_bits_as_guarded(r, rg));
   }
   taynode_test::check_guards();
   taynode_test::check_no_leak(live);

@@ -29,9 +29,11 @@
 //               Unbiased: E[εᵀJε] = tr J for E[εεᵀ] = I.
 //   exact       all D unit directions in one order-1 push of a second workspace of batch D·B
 //               (built here: row b·D + d holds example b with direction e_d), tr J = Σ_d (J e_d)_d.
-//               For evaluation (NLL in nats of a test set): vjp throws in this mode. Its
-//               workspace holds D·B rows of every layer (MINIBOONE: 43× the batch's memory):
-//               evaluate in batches sized for that.
+//               For evaluation (NLL in nats of a test set) and for training small D: its VJP is
+//               the reverse of that push seeded with (J e_d)‾ = −r̄_b e_d on row b·D + d and f̄_b
+//               on row b·D, z̄_b = Σ_d of example b's rows (a second NetworkAdjoint, built here;
+//               θ̄ = the sum of both adjoints'). Its workspaces hold D·B rows of every layer
+//               (MINIBOONE: 43× the batch's memory): size the batch for that.
 //
 // Cost of one augmented evaluation (Hutchinson): the regularizer's push (K passes for R_K, one
 // order-1 push for RNODE) plus one order-1 push for the trace; RNODE whose ε_R IS the trace's ε
@@ -137,6 +139,32 @@ struct EveryDthRowKernel {
   Index dim;
   TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const { f[r * dim + c] = x[(r * dim) * dim + c]; }
 };
+// The exact trace's output cotangents, row r = b·D + d: f̄ = f̄_b on d = 0 (if given), else 0;
+// (J e_d)‾ = −r̄_b e_d.
+template <class T>
+struct ExactSeedKernel {
+  const T *f_bar, *r_bar;
+  T *fb, *jvb;
+  Index dim;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
+    const Index b = r / dim, d = r % dim;
+    fb[r * dim + c] = f_bar && d == 0 ? f_bar[b * dim + c] : T(0);
+    jvb[r * dim + c] = d == c ? -r_bar[b] : T(0);
+  }
+};
+// z̄ row b (+)= Σ_d x row b·D + d
+template <class T>
+struct SumRowBlocksKernel {
+  const T* x;
+  T* zb;
+  Index dim;
+  bool add;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index b, Index c) const {
+    T s(0);
+    for (Index d = 0; d < dim; ++d) s += x[(b * dim + d) * dim + c];
+    zb[b * dim + c] = add ? zb[b * dim + c] + s : s;
+  }
+};
 }  // namespace cnf_detail
 
 template <class T, class B = backend::Cpu, class Reg = TaylorRegularizer<T>>
@@ -153,6 +181,11 @@ class CnfDynamics {
               TraceEstimator trace = TraceEstimator::hutchinson)
       : CnfDynamics(NetworkDynamics<T, B, Reg>(ws, adj, std::move(reg)), trace) {
     adj_ = &adj;
+    if (exact_) {
+      adj_exact_ = std::make_unique<NetworkAdjoint<T, B>>(*exact_);
+      f_bar_exact_.resize(exact_->batch(), dim());
+      jv_bar_exact_.resize(exact_->batch(), dim());
+    }
   }
   // Forward only (evaluate; vjp throws).
   explicit CnfDynamics(NetworkTaylor<T, B>& ws, Reg reg = {}, TraceEstimator trace = TraceEstimator::hutchinson)
@@ -187,6 +220,13 @@ class CnfDynamics {
   }
   const Matrix* noise() const { return eps_; }
 
+  // After the network's parameters changed on the host (an optimizer step): the backend's copies
+  // in ws AND in the exact trace's own workspace take the new values (no-op for backend::Cpu).
+  void refresh_parameters() {
+    net_.workspace().refresh_parameters();
+    if (exact_) exact_->refresh_parameters();
+  }
+
   void evaluate(T t, const Matrix& z, Matrix& f) const { net_.evaluate(t, z, f); }
 
   // f, and r = [Δlogp', R'] (the layout above).
@@ -213,15 +253,12 @@ class CnfDynamics {
     if (!regularized()) B::copy(rows * D, out.coefficient(0), f.data());
   }
 
-  // The VJP of [f, Δlogp', R'] with cotangents (f̄, r̄) (Hutchinson only): z̄ in z_bar(), θ̄ added to
-  // (accumulate) or written over the adjoint's; f(t, z) into *f if asked.
+  // The VJP of [f, Δlogp', R'] with cotangents (f̄, r̄): z̄ in z_bar(), θ̄ added to (accumulate) or
+  // written over the adjoints'; f(t, z) into *f if asked.
   void vjp(T t, const Matrix& z, const Matrix& f_bar, const Vector& r_bar, bool accumulate, Matrix* f = nullptr) const {
     if (!adj_) throw std::logic_error("taynode::ad::CnfDynamics: built without a NetworkAdjoint, cannot pull back");
-    if (trace_ == TraceEstimator::exact)
-      throw std::invalid_argument(
-          "taynode::ad::CnfDynamics: vjp is not implemented for the exact trace (evaluation only); use "
-          "TraceEstimator::hutchinson for gradients");
     check(z, f_bar, r_bar, "vjp");
+    if (trace_ == TraceEstimator::exact) return vjp_exact(t, z, f_bar, r_bar, accumulate, f);
     const Matrix& eps = noise_for("vjp");
     const Index rows = batch(), D = dim();
     NetworkTaylor<T, B>& ws = net_.workspace();
@@ -244,8 +281,24 @@ class CnfDynamics {
   const Matrix& z_bar() const { return z_bar_; }
 
   std::size_t parameter_count() const { return net_.parameter_count(); }
-  void store_gradient(T* out, T alpha) const { net_.store_gradient(out, alpha); }
-  const nn::Sequential<T>& gradient() const { return net_.gradient(); }
+  void store_gradient(T* out, T alpha) const {
+    if (!adj_exact_) return net_.store_gradient(out, alpha);
+    if (regularized()) net_.store_gradient(out, alpha);
+    store_network_gradient(*adj_exact_, out, alpha, regularized());
+  }
+  const nn::Sequential<T>& gradient() const {
+    if (!adj_exact_) return net_.gradient();
+    if (!regularized()) return adj_exact_->gradient();
+    gradient_sum_ = net_.gradient();
+    std::vector<const T*> exact;
+    nn::for_each_parameter(adj_exact_->gradient(), [&](const auto& p) { exact.push_back(p.data()); });
+    std::size_t i = 0;
+    nn::for_each_parameter(gradient_sum_, [&](auto& p) {
+      for (Index j = 0; j < p.size(); ++j) p.data()[j] += exact[i][j];
+      ++i;
+    });
+    return gradient_sum_;
+  }
 
  private:
   CnfDynamics(NetworkDynamics<T, B, Reg> net, TraceEstimator trace)
@@ -295,6 +348,27 @@ class CnfDynamics {
       fail("the integrand needs " + std::to_string(integrand_size()) + " entries ([Δlogp, R] per example), got " +
            std::to_string(r.size()));
   }
+  // The exact trace's VJP (see the header comment); the regularizer's VJP carries f̄ if active.
+  void vjp_exact(T t, const Matrix& z, const Matrix& f_bar, const Vector& r_bar, bool accumulate, Matrix* f) const {
+    const Index rows = batch(), D = dim();
+    if (regularized()) {
+      net_.regularizer().vjp(net_.workspace(), *adj_, t, z, f_bar,
+                             backend::MatrixView<const T>(r_bar.data() + rows, rows, 1), accumulate, f);
+      copy_z_bar(false);
+    }
+    B::for_each_2d(rows * D, D,
+                   cnf_detail::ExactSeedKernel<T>{regularized() ? nullptr : f_bar.data(), r_bar.data(),
+                                                  f_bar_exact_.data(), jv_bar_exact_.data(), D});
+    B::for_each_2d(rows * D, D, cnf_detail::RepeatRowsKernel<T>{z.data(), repeated_.data(), D});
+    exact_->jvp(t, repeated_, directions_);
+    adj_exact_->jvp(t, f_bar_exact_, jv_bar_exact_, accumulate);
+    const auto zb = adj_exact_->z_bar();
+    B::for_each_2d(rows, D, cnf_detail::SumRowBlocksKernel<T>{zb.data(), z_bar_.data(), D, regularized()});
+    if (f && !regularized()) {
+      f->resize(rows, D);
+      B::for_each_2d(rows, D, cnf_detail::EveryDthRowKernel<T>{exact_->output().coefficient(0), f->data(), D});
+    }
+  }
   void copy_z_bar(bool add) const {
     const auto zb = adj_->z_bar();
     if (add) B::axpy(z_bar_.size(), T(1), zb.data(), z_bar_.data());
@@ -307,9 +381,14 @@ class CnfDynamics {
   const Matrix* eps_ = nullptr;
   mutable Matrix z_bar_, jv_bar_;
   Matrix zeros_;
-  std::unique_ptr<NetworkTaylor<T, B>> exact_;  // batch D·B, order 1 (exact trace only)
+  // The exact trace: a workspace of batch D·B and order 1, its adjoint (if adj was given), the
+  // repeated state, the unit directions and the output cotangents; θ̄ summed for gradient().
+  std::unique_ptr<NetworkTaylor<T, B>> exact_;
+  std::unique_ptr<NetworkAdjoint<T, B>> adj_exact_;
   mutable Matrix repeated_;
   Matrix directions_;
+  mutable Matrix f_bar_exact_, jv_bar_exact_;
+  mutable nn::Sequential<T> gradient_sum_;
 };
 
 // log p(x_b) = log N(z1_b; 0, I) − Δlogp_b(t1) = −½||z1_b||² − (D/2)·log 2π − Δlogp_b(t1), per
