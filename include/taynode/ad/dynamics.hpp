@@ -55,6 +55,21 @@ concept GradientDynamics = requires(D& d, const D& cd, typename D::Real t, const
   cd.gradient();
 };
 
+// out (backend memory) = α·θ̄ of adj (or += with `add`), in nn::for_each_parameter order.
+template <class T, class B>
+void store_network_gradient(const NetworkAdjoint<T, B>& adj, T* out, T alpha, bool add = false) {
+  for (std::size_t i = 0; i < adj.gradient_arrays(); ++i) {
+    const Index n = adj.gradient_size(i);
+    if (add) {
+      B::axpy(n, alpha, adj.gradient_data(i), out);
+    } else {
+      B::copy(n, adj.gradient_data(i), out);
+      if (alpha != T(1)) B::scale(n, alpha, out);
+    }
+    out += n;
+  }
+}
+
 // A network's dynamics with the integrand `Reg` (TaylorRegularizer, RnodeRegularizer). Holds
 // references: ws, adj (built on ws) and the network must outlive it.
 template <class T, class B = backend::Cpu, class Reg = TaylorRegularizer<T>>
@@ -97,14 +112,7 @@ class NetworkDynamics {
   const NetworkAdjoint<T, B>& adjoint() const { return *adj_; }
 
   std::size_t parameter_count() const { return ws_->network().parameter_count(); }
-  void store_gradient(T* out, T alpha) const {
-    for (std::size_t i = 0; i < adj_->gradient_arrays(); ++i) {
-      const Index n = adj_->gradient_size(i);
-      B::copy(n, adj_->gradient_data(i), out);
-      if (alpha != T(1)) B::scale(n, alpha, out);
-      out += n;
-    }
-  }
+  void store_gradient(T* out, T alpha) const { store_network_gradient(*adj_, out, alpha); }
   const nn::Sequential<T>& gradient() const { return adj_->gradient(); }
 
  private:

@@ -1,7 +1,8 @@
 #pragma once
 // Reverse mode through a NetworkTaylor pass: VJPs of f(t, z), of the R_K integrand
 // (1/D)·||z^(K)||², of the kinetic integrand (1/D)·||f||² and of the Jacobian-Frobenius integrand
-// (1/D)·||J ε||², with respect to the state z, every parameter of the network and the time t.
+// (1/D)·||J ε||², and of any cotangent of an order-1 push (f, J v) (`jvp`), with respect to the
+// state z, every parameter of the network and the time t.
 //
 // The "tape" is the network's structure plus the NetworkTaylor workspace, which already keeps
 // every layer's coefficients (the saved intermediates); NetworkAdjoint holds a cotangent series
@@ -189,10 +190,20 @@ class NetworkAdjoint {
     SeriesType& yb = adj_.back().out;
     Backend::axpy(f_bar.size(), T(1), f_bar.data(), yb.coefficient(0));
     seed_squares(T(2) / T(out.cols()), r_bar, out.coefficient(1), yb.coefficient(1));
-    const TimeSeries<T> ts{t, T(0)};
-    reverse_pass(1, ts);
-    reverse_pass(0, ts);
-    parameters(1, ts);
+    reverse_jvp(t);
+  }
+
+  // VJP of (f, J v), after ws.jvp(t, z, v) (an order-1 push with t1 = 0), for any cotangents:
+  // L = Σ f̄ ⊙ f + Σ jv̄ ⊙ (J v). v̄ is left in input_bar() (coefficient 1). (A CNF's Hutchinson
+  // trace εᵀ(J ε) seeds jv̄ = r̄·ε here.)
+  void jvp(T t, const Input& f_bar, const Input& jv_bar, bool accumulate = false) {
+    check_state(f_bar, "f_bar");
+    check_state(jv_bar, "jv_bar");
+    begin(1, accumulate);
+    SeriesType& yb = adj_.back().out;
+    Backend::axpy(f_bar.size(), T(1), f_bar.data(), yb.coefficient(0));
+    Backend::axpy(jv_bar.size(), T(1), jv_bar.data(), yb.coefficient(1));
+    reverse_jvp(t);
   }
 
  private:
@@ -242,6 +253,13 @@ class NetworkAdjoint {
       zero_gradient();
       t_bar_ = T(0);
     }
+  }
+  // The reverse of an order-1 push with t held fixed (ws.jvp), its output cotangents seeded.
+  void reverse_jvp(T t) {
+    const TimeSeries<T> ts{t, T(0)};
+    reverse_pass(1, ts);
+    reverse_pass(0, ts);
+    parameters(1, ts);
   }
   // The time enters only through its coefficients t_0 = t (every order) and t_1 (fixed): keep t̄_0.
   void add_t_bar(T v) { t_bar_ += v; }
