@@ -22,6 +22,11 @@
 // nn::Sequential through NetworkTaylor with an integrand of regularizer.hpp) on any backend, or a
 // type of one's own. `cotangents(z1, r1, z1_bar, r1_bar)` runs once between the two passes and
 // fills the cotangents (zero on entry).
+//
+// Losses at many output times: solve_gradient(d, z0, times, Method{}, options, Backprop|Adjoint,
+// cotangents) with times = t_0 < t_1 < … < t_n and cotangents(z, r, z_bar, r_bar) over z(t_i) for
+// every i → SolveGradientAtTimes (docs/ad.md, "Losses at many output times"). The single-time
+// overloads are its n = 1 case.
 
 #include <cmath>
 #include <cstddef>
