@@ -37,6 +37,7 @@ using namespace taynode;
 using taynode_test::fd_gradient;
 using taynode_test::fd_tolerance;
 using taynode_test::flat;
+using taynode_test::flat_gradients;
 using taynode_test::relative_error;
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vec = Eigen::VectorXd;
@@ -87,11 +88,21 @@ TimesLoss make_loss(Index B, Index D) {
   return loss;
 }
 
-std::vector<Vec> flat_gradients(const nn::Sequential<double>& g) {
-  std::vector<Vec> out;
-  nn::for_each_parameter(g, [&](const auto& p) { out.push_back(flat(p)); });
-  return out;
-}
+// The network's dynamics with R_K (K = 0: none) on a batch of 2, an initial state and the loss.
+// Holds ws by reference in adj and d: construct in place.
+struct Problem {
+  NetworkTaylor<double> ws;
+  ad::NetworkAdjoint<double> adj;
+  Dyn d;
+  RowMatrix z0;
+  TimesLoss loss;
+  Problem(const nn::Sequential<double>& net, int K, unsigned seed)
+      : ws(net, std::max(K, 1), 2),
+        adj(ws),
+        d(ws, adj, ad::TaylorRegularizer<double>{K}),
+        z0(taynode_test::random_state<double>(2, net.in_features(), seed)),
+        loss(make_loss(2, net.in_features())) {}
+};
 
 // z0_bar and θ̄ against central differences of L; returns the largest relative error.
 template <class G>
@@ -185,15 +196,14 @@ bool same_bits(const nn::Sequential<double>& a, const nn::Sequential<double>& b)
 
 TEST_CASE("solve_gradient at many times: backprop on RK4's fixed grid against finite differences", "[ad][solve][times]") {
   auto net = small_network();
-  const Index B = 2, D = net.in_features();
+  const Index B = 2;
   for (int K : {0, 2})
     for (std::size_t every : {std::size_t(1), std::size_t(3)}) {
       INFO("K = " << K << ", checkpoint_every = " << every);
-      RowMatrix z0 = taynode_test::random_state<double>(B, D, 5);
-      auto loss = make_loss(B, D);
-      NetworkTaylor<double> ws(net, std::max(K, 1), B);
-      ad::NetworkAdjoint<double> adj(ws);
-      Dyn d(ws, adj, ad::TaylorRegularizer<double>{K});
+      Problem p(net, K, 5);
+      Dyn& d = p.d;
+      RowMatrix& z0 = p.z0;
+      TimesLoss& loss = p.loss;
       SolveOptions<double> o;
       o.fixed_steps = 8;
       ad::Backprop bp;
@@ -222,15 +232,14 @@ TEST_CASE("solve_gradient at many times: backprop on RK4's fixed grid against fi
 TEMPLATE_TEST_CASE("solve_gradient at many times: adaptive backprop against finite differences of the frozen steps",
                    "[ad][solve][times]", Dopri5, Tsit5, Dop853) {
   auto net = small_network();
-  const Index B = 2, D = net.in_features();
+  const Index B = 2;
   for (int K : {0, 2})
     for (std::size_t every : {std::size_t(1), std::size_t(2)}) {
       INFO(TestType::name << " K = " << K << ", checkpoint_every = " << every);
-      RowMatrix z0 = taynode_test::random_state<double>(B, D, 7);
-      auto loss = make_loss(B, D);
-      NetworkTaylor<double> ws(net, std::max(K, 1), B);
-      ad::NetworkAdjoint<double> adj(ws);
-      Dyn d(ws, adj, ad::TaylorRegularizer<double>{K});
+      Problem p(net, K, 7);
+      Dyn& d = p.d;
+      RowMatrix& z0 = p.z0;
+      TimesLoss& loss = p.loss;
       SolveOptions<double> o;
       o.rtol = o.atol = std::is_same_v<TestType, Dop853> ? 1e-13 : 1e-9;  // ≥ 5 steps
       ad::Backprop bp;
@@ -267,15 +276,14 @@ TEMPLATE_TEST_CASE("solve_gradient at many times: adaptive backprop against fini
 TEST_CASE("solve_gradient at many times: the continuous adjoint against finite differences of a fine RK4 and "
           "against backprop", "[ad][solve][times]") {
   auto net = small_network();
-  const Index B = 2, D = net.in_features();
+  const Index B = 2;
   for (int K : {0, 2})
     for (auto fp : {ad::ForwardPass::augmented, ad::ForwardPass::plain}) {
       INFO("K = " << K << " forward " << ad::to_string(fp));
-      RowMatrix z0 = taynode_test::random_state<double>(B, D, 9);
-      auto loss = make_loss(B, D);
-      NetworkTaylor<double> ws(net, std::max(K, 1), B);
-      ad::NetworkAdjoint<double> adj(ws);
-      Dyn d(ws, adj, ad::TaylorRegularizer<double>{K});
+      Problem p(net, K, 9);
+      Dyn& d = p.d;
+      RowMatrix& z0 = p.z0;
+      TimesLoss& loss = p.loss;
       SolveOptions<double> o;
       o.rtol = o.atol = 1e-10;
       const auto aj = ad::solve_gradient(d, z0, times, Dopri5{}, o, ad::Adjoint{fp}, loss);

@@ -258,6 +258,18 @@ SolveGradientAtTimes<typename D::Real, typename D::Backend> adjoint(
   return out;
 }
 
+// The gradient method's driver.
+template <GradientDynamics D, class Method, class GradientMethod, class Cotangents>
+SolveGradientAtTimes<typename D::Real, typename D::Backend> run(
+    D& d, const typename D::Matrix& z0, const std::vector<typename D::Real>& times,
+    const SolveOptions<typename D::Real>& options, const GradientMethod& method, Cotangents& cotangents,
+    bool add_initial) {
+  if constexpr (std::is_same_v<GradientMethod, Backprop>)
+    return backprop<D, Method>(d, z0, times, options, method, cotangents, add_initial);
+  else
+    return adjoint<D, Method>(d, z0, times, options, method, cotangents, add_initial);
+}
+
 // The single-time result from the multi-time one (n = 1).
 template <class T, class B>
 SolveGradient<T, B> at_end(SolveGradientAtTimes<T, B>&& g) {
@@ -283,25 +295,16 @@ auto at_end(Cotangents& cotangents) {
 
 }  // namespace solve_gradient_detail
 
-// Backprop through the steps of Method: options.fixed_steps > 0 → that fixed grid; otherwise the
-// accepted steps of an adaptive solve with `options`. (The n = 1 case of the overload below.)
-template <GradientDynamics D, class Method, class Cotangents>
+// z(t1) and r(t1) only: Backprop through the steps of Method (options.fixed_steps > 0 → that fixed
+// grid; otherwise the accepted steps of an adaptive solve with `options`), or the continuous
+// Adjoint with Method and `options` both ways. The n = 1 case of the overload below.
+template <GradientDynamics D, class Method, class GradientMethod, class Cotangents>
+  requires(std::is_same_v<GradientMethod, Backprop> || std::is_same_v<GradientMethod, Adjoint>)
 SolveGradient<typename D::Real, typename D::Backend> solve_gradient(
     D& d, const typename D::Matrix& z0, typename D::Real t0, typename D::Real t1, Method,
-    const SolveOptions<typename D::Real>& options, const Backprop& method, Cotangents&& cotangents) {
+    const SolveOptions<typename D::Real>& options, const GradientMethod& method, Cotangents&& cotangents) {
   auto head = solve_gradient_detail::at_end(cotangents);
-  return solve_gradient_detail::at_end(solve_gradient_detail::backprop<D, Method>(
-      d, z0, std::vector<typename D::Real>{t0, t1}, options, method, head, false));
-}
-
-// The continuous adjoint with Method and `options` both ways. (The n = 1 case of the overload
-// below.)
-template <GradientDynamics D, class Method, class Cotangents>
-SolveGradient<typename D::Real, typename D::Backend> solve_gradient(
-    D& d, const typename D::Matrix& z0, typename D::Real t0, typename D::Real t1, Method,
-    const SolveOptions<typename D::Real>& options, const Adjoint& method, Cotangents&& cotangents) {
-  auto head = solve_gradient_detail::at_end(cotangents);
-  return solve_gradient_detail::at_end(solve_gradient_detail::adjoint<D, Method>(
+  return solve_gradient_detail::at_end(solve_gradient_detail::run<D, Method>(
       d, z0, std::vector<typename D::Real>{t0, t1}, options, method, head, false));
 }
 
@@ -319,10 +322,7 @@ template <GradientDynamics D, class Method, class GradientMethod, class Cotangen
 SolveGradientAtTimes<typename D::Real, typename D::Backend> solve_gradient(
     D& d, const typename D::Matrix& z0, const std::vector<typename D::Real>& times, Method,
     const SolveOptions<typename D::Real>& options, const GradientMethod& method, Cotangents&& cotangents) {
-  if constexpr (std::is_same_v<GradientMethod, Backprop>)
-    return solve_gradient_detail::backprop<D, Method>(d, z0, times, options, method, cotangents, true);
-  else
-    return solve_gradient_detail::adjoint<D, Method>(d, z0, times, options, method, cotangents, true);
+  return solve_gradient_detail::run<D, Method>(d, z0, times, options, method, cotangents, true);
 }
 
 // A network's dynamics on its workspace: ws (NetworkTaylor), adj (NetworkAdjoint(ws)) and the
