@@ -13,6 +13,7 @@
 //  * the continuous adjoint (Dopri5, rtol = atol = 1e-10) against central differences of a
 //    200-step RK4 (bound 1e-6: both approximate the exact flow's gradient to ~1e-9) and against
 //    backprop through Dopri5's steps at the same tolerance;
+//  * decreasing times (a backward solve) on RK4's grid against central differences of taynode::solve;
 //  * n = 1 (times {t0, t1}) is the single-time overload bit for bit, and that one equals
 //    backprop_solve / adjoint_solve (the drivers without a loss head) bit for bit;
 //  * repeated, unsorted, too few or non-finite times and cotangents of the wrong shape raise
@@ -311,6 +312,26 @@ TEST_CASE("solve_gradient at many times: the continuous adjoint against finite d
         WARN("adjoint vs FD of RK4 (200 steps), K = " << K << ": " << e);
       }
     }
+}
+
+TEST_CASE("solve_gradient at many times, integrating backward (decreasing times)", "[ad][solve][times]") {
+  auto net = small_network();
+  const Index B = 2;
+  Problem p(net, 2, 13);
+  const std::vector<double> down{1.0, 0.83, 0.5, 0.21, 0.07, -0.4, -0.5};
+  SolveOptions<double> o;
+  o.fixed_steps = 6;
+  const auto g = ad::solve_gradient(p.d, p.z0, down, RK4{}, o, ad::Backprop{}, p.loss);
+  auto forward = [&]() { return solve(augmented_rhs(p.d), Aug{p.z0, Vec::Zero(B)}, down, RK4{}, o); };
+  const auto sol = forward();
+  for (std::size_t i = 0; i < down.size(); ++i) CHECK(same_bits(g.z[i], sol.y[i].z));
+  auto L = [&]() {
+    const auto s = forward();
+    std::vector<RowMatrix> z;
+    for (const auto& y : s.y) z.push_back(y.z);
+    return p.loss.value(z, s.y.back().r);
+  };
+  WARN("RK4 grid, decreasing times: max rel err vs FD " << check_against_fd(L, g, net, p.z0));
 }
 
 TEST_CASE("solve_gradient at times {t0, t1} is the single-time overload bit for bit", "[ad][solve][times]") {
