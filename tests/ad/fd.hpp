@@ -68,4 +68,12 @@ Eigen::Map<const Eigen::VectorXd> flat(const Eigen::PlainObjectBase<D>& p) {
   return {p.data(), p.size()};
 }
 
+// Every parameter tensor of a network-shaped gradient as a column vector, in
+// nn::for_each_parameter order.
+inline std::vector<Eigen::VectorXd> flat_gradients(const taynode::nn::Sequential<double>& g) {
+  std::vector<Eigen::VectorXd> out;
+  taynode::nn::for_each_parameter(g, [&](const auto& p) { out.push_back(flat(p)); });
+  return out;
+}
+
 }  // namespace taynode_test

@@ -35,6 +35,7 @@ using taynode_test::fd_gradient;
 using taynode_test::fd_step;
 using taynode_test::fd_tolerance;
 using taynode_test::flat;
+using taynode_test::flat_gradients;
 using taynode_test::relative_error;
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vec = Eigen::VectorXd;
@@ -77,12 +78,6 @@ Vec estimated_traces(const Cnf& d, double t, const RowMatrix& z) {
   Vec r = d.zero_integrand();
   d.evaluate(t, z, f, r);
   return -r.head(B);
-}
-
-std::vector<Vec> flat_gradients(const nn::Sequential<double>& g) {
-  std::vector<Vec> out;
-  nn::for_each_parameter(g, [&](const auto& p) { out.push_back(flat(p)); });
-  return out;
 }
 
 // z̄ and θ̄ against central differences of L (perturbing z and the network's parameters in place).

@@ -27,6 +27,7 @@ using namespace taynode;
 using taynode_test::fd_gradient;
 using taynode_test::fd_tolerance;
 using taynode_test::flat;
+using taynode_test::flat_gradients;
 using taynode_test::relative_error;
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vec = Eigen::VectorXd;
@@ -57,12 +58,6 @@ struct TanhLoss {
   }
   int calls = 0;
 };
-
-std::vector<Vec> flat_gradients(const nn::Sequential<double>& g) {
-  std::vector<Vec> out;
-  nn::for_each_parameter(g, [&](const auto& p) { out.push_back(flat(p)); });
-  return out;
-}
 
 // g.z0_bar and g.theta_bar against central differences of L w.r.t. z0 and every parameter of net.
 void check_against_fd(const std::function<double()>& L, const ad::SolveGradient<double>& g, nn::Sequential<double>& net,

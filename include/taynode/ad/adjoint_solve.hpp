@@ -81,13 +81,15 @@ void check_options(const SolveOptions<T>& options) {
     throw std::invalid_argument("taynode::ad::adjoint_solve: fixed_step_size unsupported; use fixed_steps");
 }
 
-// The forward solve of [z, r] (r integrated and in the error norm for the full variant of an
-// active integrand; otherwise r stays 0 outside it): fills res.z1, res.r1, res.forward_stats,
-// res.nfe_forward.
+// The forward solve of [z, r] over `times` (t0, output times, t1; r integrated and in the error
+// norm for the full variant of an active integrand; otherwise r stays 0 outside it): fills
+// res.z1, res.r1 (at t1), res.forward_stats, res.nfe_forward, and *z_inside (if not null) with z
+// at the output times strictly inside the span, by dense output as taynode::solve reports them.
 template <class Method, GradientDynamics D>
-void forward(D& d, const typename D::Matrix& z0, typename D::Real t0, typename D::Real t1,
+void forward(D& d, const typename D::Matrix& z0, const std::vector<typename D::Real>& times,
              const SolveOptions<typename D::Real>& options, AdjointVariant variant,
-             AdjointResult<typename D::Real, typename D::Backend>& res) {
+             AdjointResult<typename D::Real, typename D::Backend>& res,
+             std::vector<typename D::Matrix>* z_inside = nullptr) {
   using T = typename D::Real;
   using S = solve_backprop_detail::State<D>;
   const bool with_integrand = variant == AdjointVariant::full && d.integrand_active();
@@ -99,20 +101,29 @@ void forward(D& d, const typename D::Matrix& z0, typename D::Real t0, typename D
       D::Backend::fill(dy.r.size(), T(0), dy.r.data());
     }
   };
-  auto sol = solve(rhs, S{z0, solve_backprop_detail::zero_vector(d), with_integrand}, std::vector<T>{t0, t1},
-                   Method{}, options);
+  auto sol = solve(rhs, S{z0, solve_backprop_detail::zero_vector(d), with_integrand}, times, Method{}, options);
+  if (z_inside)
+    for (std::size_t i = 1; i + 1 < sol.y.size(); ++i) z_inside->push_back(std::move(sol.y[i].z));
   res.z1 = std::move(sol.y.back().z);
   res.r1 = std::move(sol.y.back().r);
   res.forward_stats = std::move(sol.stats);
   res.nfe_forward = res.forward_stats.nfe;
 }
 
-// The backward solve of Y = [[z, a], a_θ] from t1 to t0, starting at z(t1) = res.z1: fills
-// res.z0_bar, res.theta_bar, res.backward_stats, res.nfe_backward.
+// The backward solve of Y = [[z, a], a_θ] from t1 to t0, starting at z(t1) = res.z1 with
+// a(t1) = z̄1: fills res.z0_bar, res.theta_bar, res.backward_stats, res.nfe_backward. With output
+// times inside the span (times = t0, t_1, …, t1; z_inside, z_inside_bar: z and ∂L/∂z at
+// t_1 … t_{n−1}) it runs in segments t_n → t_{n−1} → … → t0, one solve each (Method, options;
+// a fresh initial step per segment); at each t_i inside, a jumps by ∂L/∂z(t_i) and z restarts
+// from the forward's z(t_i) (as torchdiffeq's odeint_adjoint: the backward re-integration of z
+// does not drift across segments). The integrand's cotangent r̄ acts over the whole span. The
+// statistics are summed over the segments (step_sizes concatenated).
 template <class Method, GradientDynamics D>
-void backward(D& d, typename D::Real t0, typename D::Real t1, const SolveOptions<typename D::Real>& options,
+void backward(D& d, const std::vector<typename D::Real>& times, const SolveOptions<typename D::Real>& options,
               const typename D::Matrix& z1_bar, const typename D::Vector& r1_bar,
-              AdjointResult<typename D::Real, typename D::Backend>& res) {
+              AdjointResult<typename D::Real, typename D::Backend>& res,
+              const std::vector<typename D::Matrix>& z_inside = {},
+              const std::vector<typename D::Matrix>& z_inside_bar = {}) {
   using T = typename D::Real;
   using B = typename D::Backend;
   using Mat = typename D::Matrix;
@@ -120,6 +131,9 @@ void backward(D& d, typename D::Real t0, typename D::Real t1, const SolveOptions
   using Y = Augmented<Augmented<Mat, Mat>, Vec>;
   solve_backprop_detail::check_state(d, z1_bar, "adjoint_solve", "z1_bar");
   solve_backprop_detail::check_integrand(d, r1_bar, "adjoint_solve");
+  const std::size_t n = times.size() - 1;
+  if (z_inside.size() + 1 != n || z_inside_bar.size() + 1 != n)
+    throw std::invalid_argument("taynode::ad::adjoint_solve: one state and one cotangent per output time inside the span");
   const Index P = Index(d.parameter_count());
   Vec theta0(P);
   B::fill(P, T(0), theta0.data());
@@ -130,19 +144,35 @@ void backward(D& d, typename D::Real t0, typename D::Real t1, const SolveOptions
     B::scale(dy.z.r.size(), T(-1), dy.z.r.data());  // a' = −(aᵀ ∂f/∂z + r̄1ᵀ ∂g/∂z)
     d.store_gradient(dy.r.data(), T(-1));            // a_θ' = −(aᵀ ∂f/∂θ + r̄1ᵀ ∂g/∂θ)
   };
-  auto sol = solve(rhs, Y{{res.z1, z1_bar, true}, std::move(theta0), true}, std::vector<T>{t1, t0}, Method{}, options);
-  Y& yt0 = sol.y.back();
-  res.z0_bar = std::move(yt0.z.r);
+  Y y{{res.z1, z1_bar, true}, std::move(theta0), true};
+  res.backward_stats = {};
+  for (std::size_t i = n; i >= 1; --i) {
+    auto sol = solve(rhs, y, std::vector<T>{times[i], times[i - 1]}, Method{}, options);
+    y = std::move(sol.y.back());
+    auto& total = res.backward_stats;
+    total.nfe += sol.stats.nfe;
+    total.attempted_steps += sol.stats.attempted_steps;
+    total.accepted_steps += sol.stats.accepted_steps;
+    total.rejected_steps += sol.stats.rejected_steps;
+    total.initial_rejected_steps += sol.stats.initial_rejected_steps;
+    total.step_sizes.insert(total.step_sizes.end(), sol.stats.step_sizes.begin(), sol.stats.step_sizes.end());
+    if (i > 1) {  // the jump at t_{i−1}: a += ∂L/∂z(t_{i−1}), z from the forward
+      y.z.z = z_inside[i - 2];
+      const Mat& jump = z_inside_bar[i - 2];
+      solve_backprop_detail::check_state(d, jump, "adjoint_solve", "z_bar");
+      B::axpy(Index(jump.size()), T(1), jump.data(), y.z.r.data());
+    }
+  }
+  res.z0_bar = std::move(y.z.r);
   // θ̄ on the host, shaped like the network.
   res.theta_bar = d.gradient();
   std::vector<T> flat(static_cast<std::size_t>(P));
-  B::download(P, yt0.r.data(), flat.data());
+  B::download(P, y.r.data(), flat.data());
   std::size_t k = 0;
   nn::for_each_parameter(res.theta_bar, [&](auto& p) {
     for (Index i = 0; i < p.size(); ++i) p.data()[i] = flat[k + std::size_t(i)];
     k += std::size_t(p.size());
   });
-  res.backward_stats = std::move(sol.stats);
   res.nfe_backward = res.backward_stats.nfe;
 }
 
@@ -162,8 +192,9 @@ AdjointResult<T, B> adjoint_solve(NetworkTaylor<T, B>& ws, NetworkAdjoint<T, B>&
   bp::check_state(dyn, z1_bar, "adjoint_solve", "z1_bar");
   bp::check_integrand(dyn, r1_bar, "adjoint_solve");
   AdjointResult<T, B> res;
-  adjoint_detail::forward<Method>(dyn, z0, t0, t1, options, variant, res);
-  adjoint_detail::backward<Method>(dyn, t0, t1, options, z1_bar, r1_bar, res);
+  const std::vector<T> span{t0, t1};
+  adjoint_detail::forward<Method>(dyn, z0, span, options, variant, res);
+  adjoint_detail::backward<Method>(dyn, span, options, z1_bar, r1_bar, res);
   return res;
 }
 

@@ -95,6 +95,9 @@ struct ForwardResult {
   typename B::template Matrix<T> z1;
   typename B::template Vector<T> r1;
   std::size_t nfe = 0;  // evaluations of the augmented dynamics
+  // z at the output times strictly inside the span (times[1 .. n−1] of a sweep given output
+  // times; empty otherwise), by the method's dense output as taynode::solve reports them.
+  std::vector<typename B::template Matrix<T>> z_inside;
 };
 
 template <class T, class B = backend::Cpu>
@@ -103,6 +106,7 @@ struct RecordedSolve {
   SolveStatistics<T> stats;
   typename B::template Matrix<T> z1;  // the adaptive solver's own final state
   typename B::template Vector<T> r1;
+  std::vector<typename B::template Matrix<T>> z_inside;  // z at times[1 .. n−1] (ForwardResult's)
 };
 
 template <class T, class B = backend::Cpu>
@@ -122,9 +126,13 @@ namespace solve_backprop_detail {
 
 // The forward sweep: the integration loop with the step-replay controller along `steps`, from y
 // (which ends as the final state); f(t, y, dy) evaluates the dynamics in place, on_step(t, y_n, h)
-// sees the state at the start of every step. Returns the evaluations of f.
+// sees the state at the start of every step. With `times` (times.front(), times.back() the
+// steps' ends) the states at times[1 ..] go to *outputs, as taynode::solve reports them (dense
+// output inside a step). Returns the evaluations of f.
 template <class Method, class S, class F, class OnStep>
-std::size_t replay(F& f, S& y, const StepSequence<typename VectorSpace<S>::Real>& steps, OnStep&& on_step) {
+std::size_t replay(F& f, S& y, const StepSequence<typename VectorSpace<S>::Real>& steps, OnStep&& on_step,
+                   const std::vector<typename VectorSpace<S>::Real>* times = nullptr,
+                   std::vector<S>* outputs = nullptr) {
   using Real = typename VectorSpace<S>::Real;
   if (steps.size() == 0) return 0;
   std::size_t nfe = 0;
@@ -133,27 +141,82 @@ std::size_t replay(F& f, S& y, const StepSequence<typename VectorSpace<S>::Real>
   st.init(y);
   rhs(steps.t.front(), y, st.stage0());
   const std::vector<Real> span{steps.t.front(), steps.t.back()};
-  Solution<S, Real> ends;  // the loop's output at the span's end (y holds it as well)
-  integrate(st, rhs, y, span, StepReplayController<Real>(steps.t, steps.h, /*check_finite=*/false),
-            Tolerances<Real>{}, IntegrationLimits{steps.size()}, ends, on_step);
+  Solution<S, Real> ends;  // the loop's outputs (y holds the last one as well)
+  integrate(st, rhs, y, times ? *times : span,
+            StepReplayController<Real>(steps.t, steps.h, /*check_finite=*/false), Tolerances<Real>{},
+            IntegrationLimits{steps.size()}, ends, on_step);
+  if (outputs) *outputs = std::move(ends.y);
   return nfe;
+}
+
+// Cotangents of the states the integration loop reports at output times (InterpolatedOutputs):
+// those strictly inside step n, the dense output at θ = (τ − t_n)/h_n, and those on the end
+// t_{n+1} of a step n < N − 1 (y_{n+1}; the last step's end is the reverse sweep's start).
+template <class S, class Real>
+struct OutputCotangents {
+  struct Inside {
+    std::size_t step;
+    Real theta;
+    S bar;
+  };
+  struct AtEnd {
+    std::size_t step;
+    S bar;
+  };
+  std::vector<Inside> inside;  // in step order
+  std::vector<AtEnd> at_end;   // in step order
+};
+
+// Where the loop serves each output time times[1 .. n−1] on `steps` (as InterpolatedOutputs
+// does: inside step n while τ is short of its end t_{n+1}, by y_{n+1} on it): calls
+// inside(i, n, θ) or at_end(i, n) for each.
+template <class Real, class Inside, class AtEnd>
+void place_outputs(const std::vector<Real>& times, const StepSequence<Real>& steps, Inside&& inside, AtEnd&& at_end) {
+  const Real dir = steps.t.back() > steps.t.front() ? Real(1) : Real(-1);
+  std::size_t n = 0;
+  for (std::size_t i = 1; i + 1 < times.size(); ++i) {
+    while ((times[i] - steps.t[n + 1]) * dir > Real(0)) ++n;
+    if (times[i] == steps.t[n + 1])
+      at_end(i, n);
+    else
+      inside(i, n, (times[i] - steps.t[n]) / steps.h[n]);
+  }
 }
 
 // The reverse sweep along `steps`, last step first: ybar holds the cotangent of the final state
 // on entry and that of the initial state on exit. state_at(n) gives the state at the start of
 // step n (called for n = N−1, …, 0); f(t, Y, k) evaluates a stage, vjp(t, Y, k̄, Ȳ) pulls a
 // stage's cotangent back (accumulating parameter cotangents itself). Adds its f and vjp calls to
-// *evaluations and *vjps.
+// *evaluations and *vjps. `outputs` (if not null): cotangents of states at output times between
+// the ends, added on a step's end or pulled back through the dense output of the step they fall
+// in (that step's reverse then runs over DenseStageGraph: its endpoint stage and DOP853's extra
+// stages too).
 template <class Method, class S, class F, class Vjp, class StateAt>
 void reverse(F& f, Vjp& vjp, StateAt&& state_at, const StepSequence<typename VectorSpace<S>::Real>& steps,
-             S& ybar, std::size_t& evaluations, std::size_t& vjps) {
+             S& ybar, std::size_t& evaluations, std::size_t& vjps,
+             const OutputCotangents<S, typename VectorSpace<S>::Real>* outputs = nullptr) {
+  using Real = typename VectorSpace<S>::Real;
   if (steps.size() == 0) return;
   RungeKuttaStepAdjoint<Method, S> step;
   step.init(ybar);
+  RungeKuttaStepAdjoint<Method, S, /*DenseOutput=*/true> dense_step;
+  const bool any_inside = outputs && !outputs->inside.empty();
+  if (any_inside) dense_step.init(ybar);
+  auto inside = outputs ? outputs->inside.rbegin() : decltype(outputs->inside.rbegin()){};
+  auto at_end = outputs ? outputs->at_end.rbegin() : decltype(outputs->at_end.rbegin()){};
   for (std::size_t n = steps.size(); n-- > 0;) {
+    for (; outputs && at_end != outputs->at_end.rend() && at_end->step == n; ++at_end)
+      VectorSpace<S>::add_scaled(ybar, ybar, Real(1), std::array<Real, 1>{Real(1)}, at_end->bar);
     const S& y = state_at(n);
-    evaluations += step.recompute(f, steps.t[n], y, steps.h[n]);
-    vjps += step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
+    if (any_inside && inside != outputs->inside.rend() && inside->step == n) {
+      evaluations += dense_step.recompute(f, steps.t[n], y, steps.h[n]);
+      for (; inside != outputs->inside.rend() && inside->step == n; ++inside)
+        dense_step.add_output_cotangent(inside->theta, inside->bar);
+      vjps += dense_step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
+    } else {
+      evaluations += step.recompute(f, steps.t[n], y, steps.h[n]);
+      vjps += step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
+    }
   }
 }
 
@@ -190,11 +253,13 @@ void check_integrand(const D& d, const R& r, const char* what) {
 }
 
 // Forward sweep of [z, r] over the steps (r integrated only `with_integrand`); `checkpoints` (if
-// not null) receives z_n for n = 0, m, 2m, … < N (m = `every`; 1: every state).
+// not null) receives z_n for n = 0, m, 2m, … < N (m = `every`; 1: every state). With `times`
+// (t0, output times, t1 as the steps' ends) z at the output times inside goes to res.z_inside.
 template <class Method, GradientDynamics D>
 ForwardResult<typename D::Real, typename D::Backend> forward(
     D& d, const typename D::Matrix& z0, bool with_integrand, const StepSequence<typename D::Real>& steps,
-    std::vector<typename D::Matrix>* checkpoints, std::size_t every = 1) {
+    std::vector<typename D::Matrix>* checkpoints, std::size_t every = 1,
+    const std::vector<typename D::Real>* times = nullptr) {
   using T = typename D::Real;
   State<D> y{z0, zero_vector(d), false};
   auto f = [&](T t, const State<D>& s, State<D>& ds) {
@@ -208,21 +273,28 @@ ForwardResult<typename D::Real, typename D::Backend> forward(
   if (checkpoints) checkpoints->clear();
   std::size_t n = 0;
   ForwardResult<T, typename D::Backend> res;
-  res.nfe = replay<Method>(f, y, steps, [&](T, const State<D>& yn, T) {
-    if (checkpoints && n % every == 0) checkpoints->push_back(yn.z);
-    ++n;
-  });
+  std::vector<State<D>> outputs;
+  res.nfe = replay<Method>(
+      f, y, steps,
+      [&](T, const State<D>& yn, T) {
+        if (checkpoints && n % every == 0) checkpoints->push_back(yn.z);
+        ++n;
+      },
+      times, &outputs);
+  if (times)
+    for (std::size_t i = 0; i + 1 < outputs.size(); ++i) res.z_inside.push_back(std::move(outputs[i].z));
   res.z1 = std::move(y.z);
   res.r1 = std::move(y.r);
   return res;
 }
 
-// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on): its accepted steps.
-// r takes part in error control if `r_in_error_control` and it is integrated (an r ≡ 0 would
+// Adaptive solve of [z, r] with taynode::solve (record_step_sizes forced on) over `times` (t0,
+// output times, t1): its accepted steps, z at the output times inside (z_inside) and at t1. r
+// takes part in error control if `r_in_error_control` and it is integrated (an r ≡ 0 would
 // dilute the RMS norm).
 template <class Method, GradientDynamics D>
 RecordedSolve<typename D::Real, typename D::Backend> record(D& d, const typename D::Matrix& z0,
-                                                             typename D::Real t0, typename D::Real t1,
+                                                             const std::vector<typename D::Real>& times,
                                                              bool with_integrand, bool r_in_error_control,
                                                              SolveOptions<typename D::Real> options) {
   using T = typename D::Real;
@@ -235,10 +307,10 @@ RecordedSolve<typename D::Real, typename D::Backend> record(D& d, const typename
       D::Backend::fill(dy.r.size(), T(0), dy.r.data());
     }
   };
-  auto sol = solve(rhs, State<D>{z0, zero_vector(d), with_integrand && r_in_error_control}, std::vector<T>{t0, t1},
-                   Method{}, options);
+  auto sol = solve(rhs, State<D>{z0, zero_vector(d), with_integrand && r_in_error_control}, times, Method{}, options);
   RecordedSolve<T, typename D::Backend> rec;
-  rec.steps = from_step_sizes(t0, t1, sol.stats.step_sizes);
+  rec.steps = from_step_sizes(times.front(), times.back(), sol.stats.step_sizes);
+  for (std::size_t i = 1; i + 1 < sol.y.size(); ++i) rec.z_inside.push_back(std::move(sol.y[i].z));
   rec.z1 = std::move(sol.y.back().z);
   rec.r1 = std::move(sol.y.back().r);
   rec.stats = std::move(sol.stats);
@@ -250,11 +322,13 @@ RecordedSolve<typename D::Real, typename D::Backend> record(D& d, const typename
 // in d (written over, then accumulated); adds to *evaluations, *vjps. With m > 1 the states of one
 // segment [jm, jm + m) are recomputed from z_jm by plain evaluations when the sweep enters it
 // (memory N/m + m states instead of N; each step's plain evaluations once more). Returns false
-// if there was no step (d's parameter cotangent then untouched).
+// if there was no step (d's parameter cotangent then untouched). `outputs`: cotangents of z at
+// output times between the ends (reverse()), their r parts zero.
 template <class Method, GradientDynamics D>
 bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const StepSequence<typename D::Real>& steps,
               const typename D::Matrix& z1_bar, const typename D::Vector& r1_bar, typename D::Matrix& z0_bar,
-              std::size_t& evaluations, std::size_t& vjps, std::size_t every = 1) {
+              std::size_t& evaluations, std::size_t& vjps, std::size_t every = 1,
+              const OutputCotangents<State<D>, typename D::Real>* outputs = nullptr) {
   using T = typename D::Real;
   using Mat = typename D::Matrix;
   check_state(d, z1_bar, "backprop", "z1_bar");
@@ -294,7 +368,7 @@ bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const St
     backend::assign<typename D::Backend>(ybar_stage.z, backend::MatrixView<const T>(zb.data(), zb.rows(), zb.cols()));
     D::Backend::fill(ybar_stage.r.size(), T(0), ybar_stage.r.data());
   };
-  reverse<Method>(f, vjp, state_at, steps, ybar, evaluations, vjps);
+  reverse<Method>(f, vjp, state_at, steps, ybar, evaluations, vjps, outputs);
   z0_bar = std::move(ybar.z);
   return !first;
 }
@@ -341,7 +415,7 @@ RecordedSolve<T, B> record_steps(NetworkTaylor<T, B>& ws, const typename B::temp
   d::check_order(ws, K, "record_steps");
   NetworkDynamics<T, B> dyn(ws, TaylorRegularizer<T>{K});
   d::check_state(dyn, z0, "record_steps");
-  return d::record<Method>(dyn, z0, t0, t1, K > 0, r_in_error_control, std::move(options));
+  return d::record<Method>(dyn, z0, std::vector<T>{t0, t1}, K > 0, r_in_error_control, std::move(options));
 }
 
 // Reverse of the discrete solve along `steps`: L's cotangents z̄1 (batch × D) and r̄1 (batch) →

@@ -11,6 +11,8 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "taynode/ode/tableau.hpp"
@@ -43,6 +45,88 @@ constexpr std::array<Coef, StageLayout<M>::total> dense_mask() {
   return mask;
 }
 
+// The weights of a method's dense output over the extended stage layout: at t0 + θh of a step,
+// y0 + h Σ w_j(θ) k_j, in Hairer's form y0 + θΔ + θ(1−θ)(hf0 − Δ) + θ²(1−θ)(2Δ − hf1 − hf0) +
+// θ²(1−θ)²·P(θ) (P = 0: cubic Hermite interpolation). The forward interpolates with them and the
+// reverse of a step pulls an output's cotangent back with them (the same bits).
+template <class M, class Real>
+struct DenseWeights {
+  static constexpr auto mask = dense_mask<M>();
+  static constexpr std::size_t n = count_nonzero(mask);
+  static constexpr auto idx = nonzero_indices<n>(mask);
+  static std::array<Real, n> at(Real theta) {
+    constexpr std::size_t endpoint = StageLayout<M>::endpoint;
+    const Real s = theta, s1 = Real(1) - theta;
+    const Real a1 = s, a2 = s * s1, a3 = s * s * s1, a4 = s * s * s1 * s1;
+    std::array<Real, M::d.size()> p{};
+    if constexpr (M::d.size() > 0) {
+      p[0] = a4;
+      for (std::size_t m = 1; m < p.size(); ++m) p[m] = p[m - 1] * ((m % 2 == 1) ? s : s1);
+    }
+    std::array<Real, n> w{};
+    for (std::size_t jj = 0; jj < n; ++jj) {
+      const std::size_t j = idx[jj];
+      const Real bj = j < M::stages ? M::b[j].template as<Real>() : Real(0);
+      const Real d0 = j == 0 ? Real(1) : Real(0);
+      const Real de = j == endpoint ? Real(1) : Real(0);
+      Real wj = a1 * bj + a2 * (d0 - bj) + a3 * (Real(2) * bj - de - d0);
+      for (std::size_t m = 0; m < p.size(); ++m)
+        if (j < M::d[m].size()) wj += p[m] * M::d[m][j].template as<Real>();
+      w[jj] = wj;
+    }
+    return w;
+  }
+};
+
+// The stages of one step and of its dense output as one graph, for the reverse of a step whose
+// dense output is read: over the extended layout (StageLayout), stage i has the input
+// Y_i = y + h Σ_j a_ij k_j at t + c_i h — the method's stages, then f(t + h, y1) (a non-FSAL
+// method's endpoint: row b, c = 1) and the extra dense stages (dense_a, dense_c: DOP853's) —
+// y1 = y + h Σ b_i k_i, and `output[i]`: k_i enters the dense output. The method itself is the
+// graph of a step whose dense output is not read (no `output`).
+template <class M>
+struct DenseStageGraph {
+  static constexpr std::size_t stages = StageLayout<M>::total;
+  struct Data {
+    std::array<std::array<Coef, stages>, stages> a{};
+    std::array<Coef, stages> b{}, c{};
+    std::array<bool, stages> output{};
+  };
+  static constexpr Data data = [] {
+    Data g;
+    for (std::size_t i = 0; i < M::stages; ++i) {
+      for (std::size_t j = 0; j < i; ++j) g.a[i][j] = M::a[i][j];
+      g.b[i] = M::b[i];
+      g.c[i] = M::c[i];
+    }
+    constexpr std::size_t e = StageLayout<M>::endpoint;
+    if (!M::fsal) {
+      for (std::size_t j = 0; j < M::stages; ++j) g.a[e][j] = M::b[j];
+      g.c[e] = q(1);
+    }
+    for (std::size_t x = 0; x < M::dense_extra_stages; ++x) {
+      for (std::size_t j = 0; j < M::dense_a[x].size() && j < stages; ++j) g.a[e + 1 + x][j] = M::dense_a[x][j];
+      g.c[e + 1 + x] = M::dense_c[x];
+    }
+    const auto mask = dense_mask<M>();
+    for (std::size_t j = 0; j < stages; ++j) g.output[j] = !mask[j].is_zero();
+    return g;
+  }();
+  static constexpr auto a = data.a;
+  static constexpr auto b = data.b;
+  static constexpr auto c = data.c;
+  static constexpr auto output = data.output;
+};
+
+// Whether stage i of graph G enters the dense output (false for a method's own graph).
+template <class G>
+constexpr bool enters_output(std::size_t i) {
+  if constexpr (requires { G::output; })
+    return G::output[i];
+  else
+    return false;
+}
+
 // The nonzero pattern of DOP853's 3rd-order error weights b − b̂3.
 template <class M>
 constexpr std::array<Coef, M::stages> dop853_e3_mask() {
@@ -61,9 +145,10 @@ struct StageRow {
   static constexpr auto coef = gather<Real>(M::a[I], idx);
 };
 
-// Which stages the reverse of a step needs: stage i is needed if its k enters y1 (b_i ≠ 0) or
-// the input of a later needed stage (then it "feeds"). Dopri5's FSAL stage (b_7 = 0, read by no
-// later stage) is neither.
+// Which stages the reverse of a step needs: stage i is needed if its k enters y1 (b_i ≠ 0), the
+// dense output (a DenseStageGraph's `output`) or the input of a later needed stage (then it
+// "feeds"). Dopri5's FSAL stage (b_7 = 0, read by no later stage) is none of them in the
+// method's own graph.
 template <class M>
 struct StageUse {
   struct Flags {
@@ -76,7 +161,7 @@ struct StageUse {
       for (std::size_t j = i + 1; j < M::stages; ++j)
         if (f.needed[j] && !M::a[j][i].is_zero()) fd = true;
       f.feeds[i] = fd;
-      f.needed[i] = fd || !M::b[i].is_zero();
+      f.needed[i] = fd || !M::b[i].is_zero() || enters_output<M>(i);
     }
     return f;
   }();
@@ -84,15 +169,17 @@ struct StageUse {
   static constexpr auto feeds = flags.feeds;
 };
 
-// The terms of k̄_I = h (b_I ȳ1 + Σ_{j>I needed} a_jI Ȳ_j): index j < stages for Ȳ_j, index
-// `stages` for ȳ1.
+// The terms of k̄_I = h (b_I ȳ1 + Σ_{j>I needed} a_jI Ȳ_j + ō_I): index j < stages for Ȳ_j,
+// index `stages` for ȳ1, index `stages + 1` for ō_I = Σ_outputs w_I(θ) ō, the cotangent the
+// dense outputs read into k_I (DenseStageGraph only).
 template <class M, std::size_t I, class Real>
 struct StageCotangentTerms {
   static constexpr auto mask = [] {
-    std::array<Coef, M::stages + 1> m{};
+    std::array<Coef, M::stages + 2> m{};
     for (std::size_t j = I + 1; j < M::stages; ++j)
       if (StageUse<M>::needed[j]) m[j] = M::a[j][I];
     m[M::stages] = M::b[I];
+    if (enters_output<M>(I)) m[M::stages + 1] = q(1);
     return m;
   }();
   static constexpr std::size_t n = count_nonzero(mask);
@@ -245,31 +332,10 @@ class RungeKuttaStepper {
   }
 
   // Dense output at t0 + θh of the last step from y0 (needs k[endpoint] and the dense stages):
-  // Hairer's form y0 + θΔ + θ(1−θ)(hf0 − Δ) + θ²(1−θ)(2Δ − hf1 − hf0) + θ²(1−θ)²·P(θ), written
-  // as y0 + h Σ w_j(θ) k_j. P = 0 gives cubic Hermite interpolation.
+  // y0 + h Σ w_j(θ) k_j with the weights of ode_detail::DenseWeights.
   void interpolate(State& out, const State& y0, Real h, Real theta) const {
-    constexpr auto mask = ode_detail::dense_mask<Method>();
-    constexpr std::size_t n = count_nonzero(mask);
-    static constexpr auto idx = nonzero_indices<n>(mask);
-    const Real s = theta, s1 = Real(1) - theta;
-    const Real a1 = s, a2 = s * s1, a3 = s * s * s1, a4 = s * s * s1 * s1;
-    std::array<Real, Method::d.size()> p{};
-    if constexpr (Method::d.size() > 0) {
-      p[0] = a4;
-      for (std::size_t m = 1; m < p.size(); ++m) p[m] = p[m - 1] * ((m % 2 == 1) ? s : s1);
-    }
-    std::array<Real, n> w{};
-    for (std::size_t jj = 0; jj < n; ++jj) {
-      const std::size_t j = idx[jj];
-      const Real bj = j < stages ? Method::b[j].template as<Real>() : Real(0);
-      const Real d0 = j == 0 ? Real(1) : Real(0);
-      const Real de = j == endpoint ? Real(1) : Real(0);
-      Real wj = a1 * bj + a2 * (d0 - bj) + a3 * (Real(2) * bj - de - d0);
-      for (std::size_t m = 0; m < p.size(); ++m)
-        if (j < Method::d[m].size()) wj += p[m] * Method::d[m][j].template as<Real>();
-      w[jj] = wj;
-    }
-    combine(out, y0, h, w, idx);
+    using W = ode_detail::DenseWeights<Method, Real>;
+    combine(out, y0, h, W::at(theta), W::idx);
   }
 
   // out = y + h Σ_j c_j k[idx_j], one fused pass (for step rules and interpolants of their own).
@@ -326,13 +392,19 @@ class RungeKuttaStepper {
 // (one fused VectorSpace pass per k̄_i and one for ȳ). Stages that neither enter y1 nor feed a
 // needed stage (Dopri5's FSAL stage) are skipped; f is evaluated only at stages whose k a later
 // needed stage reads. The step sizes are constants (the controller is not differentiated).
-template <class Method, class State>
+//
+// With DenseOutput the step's dense output y + h Σ w_j(θ) k_j (RungeKuttaStepper::interpolate)
+// is read as well, at any number of θ in the step: add_output_cotangent(θ, ō) for each, between
+// recompute and reverse. The reverse then runs over the stages of DenseStageGraph (the endpoint
+// f(t + h, y1) and DOP853's extra stages included) with k̄_i += h Σ w_i(θ) ō and ȳ += Σ ō.
+template <class Method, class State, bool DenseOutput = false>
 class RungeKuttaStepAdjoint {
  public:
   using VS = VectorSpace<State>;
   using Real = typename VS::Real;
-  static constexpr std::size_t stages = Method::stages;
-  using Use = ode_detail::StageUse<Method>;
+  using Graph = std::conditional_t<DenseOutput, ode_detail::DenseStageGraph<Method>, Method>;
+  static constexpr std::size_t stages = Graph::stages;
+  using Use = ode_detail::StageUse<Graph>;
 
   // Buffers shaped like `like` (a state or a cotangent).
   void init(const State& like) {
@@ -343,12 +415,21 @@ class RungeKuttaStepAdjoint {
       }
     VS::resize_like(kbar_, like);
     kbar_ = like;
+    if constexpr (DenseOutput) {
+      for (auto& x : output_bar_) {
+        VS::resize_like(x, like);
+        x = like;
+      }
+      VS::resize_like(y_output_bar_, like);
+      y_output_bar_ = like;
+    }
   }
 
   // The inputs of the needed stages of the step (t, y, h), and f(t_i, Y_i, k_i) at the stages
   // that feed later ones. Returns the number of f calls.
   template <class F>
   std::size_t recompute(F& f, Real t, const State& y, Real h) {
+    outputs_ = 0;
     std::size_t calls = 0;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (recompute_stage<I>(f, t, y, h, calls), ...);
@@ -356,11 +437,35 @@ class RungeKuttaStepAdjoint {
     return calls;
   }
 
+  // The dense output at t + θh of the step gets the cotangent ō (DenseOutput only; after
+  // recompute, before reverse): ō_j += w_j(θ) ō per stage and ȳ's extra term += ō.
+  void add_output_cotangent(Real theta, const State& out_bar)
+    requires DenseOutput
+  {
+    using W = ode_detail::DenseWeights<Method, Real>;
+    const auto w = W::at(theta);
+    for (std::size_t jj = 0; jj < W::n; ++jj) {
+      State& o = output_bar_[W::idx[jj]];
+      if (outputs_ == 0)
+        VS::scaled_sum(o, w[jj], std::array<Real, 1>{Real(1)}, out_bar);
+      else
+        VS::add_scaled(o, o, w[jj], std::array<Real, 1>{Real(1)}, out_bar);
+    }
+    if (outputs_ == 0)
+      VS::scaled_sum(y_output_bar_, Real(1), std::array<Real, 1>{Real(1)}, out_bar);
+    else
+      VS::add_scaled(y_output_bar_, y_output_bar_, Real(1), std::array<Real, 1>{Real(1)}, out_bar);
+    ++outputs_;
+  }
+
   // After recompute(f, t, y, h): ybar holds ȳ1 on entry and ȳ (the cotangent of y) on exit.
   // vjp(t_i, Y_i, k̄_i, Ȳ_i) writes Ȳ_i = (∂f/∂Y at (t_i, Y_i))ᵀ k̄_i (and accumulates any
   // parameter cotangents itself). Returns the number of vjp calls.
   template <class Vjp>
   std::size_t reverse(Vjp& vjp, Real t, const State& y, Real h, State& ybar) {
+    if constexpr (DenseOutput)
+      if (outputs_ == 0)
+        throw std::logic_error("taynode::RungeKuttaStepAdjoint: a dense-output reverse without an output cotangent");
     std::size_t calls = 0;
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (reverse_stage<stages - 1 - R>(vjp, t, y, h, ybar, calls), ...);
@@ -372,26 +477,42 @@ class RungeKuttaStepAdjoint {
     }();
     constexpr std::size_t n = count_nonzero(mask);
     static constexpr auto idx = nonzero_indices<n>(mask);
-    static constexpr auto ones = ode_detail::gather<Real>(mask, idx);
-    [&]<std::size_t... J>(std::index_sequence<J...>) {
-      VS::add_scaled(ybar, ybar, Real(1), ones, Ybar_[idx[J]]...);
-    }(std::make_index_sequence<n>{});
+    if constexpr (DenseOutput) {
+      static constexpr auto ones1 = [] {
+        std::array<Real, n + 1> o{};
+        for (auto& x : o) x = Real(1);
+        return o;
+      }();
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        VS::add_scaled(ybar, ybar, Real(1), ones1, Ybar_[idx[J]]..., y_output_bar_);
+      }(std::make_index_sequence<n>{});
+    } else {
+      static constexpr auto ones = ode_detail::gather<Real>(mask, idx);
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        VS::add_scaled(ybar, ybar, Real(1), ones, Ybar_[idx[J]]...);
+      }(std::make_index_sequence<n>{});
+    }
     return calls;
   }
 
  private:
+  struct NoOutputs {};
   std::array<State, stages> Y_, k_, Ybar_;  // stage inputs, derivatives, input cotangents
   State kbar_;
+  // ō_j per stage and Σ ō (DenseOutput), and how many outputs the step has.
+  [[no_unique_address]] std::conditional_t<DenseOutput, std::array<State, stages>, NoOutputs> output_bar_;
+  [[no_unique_address]] std::conditional_t<DenseOutput, State, NoOutputs> y_output_bar_;
+  std::size_t outputs_ = 0;
 
   static Real stage_time(std::size_t i, Real t, Real h) {
-    return i == 0 ? t : t + Method::c[i].template as<Real>() * h;
+    return i == 0 ? t : t + Graph::c[i].template as<Real>() * h;
   }
 
   template <std::size_t I, class F>
   void recompute_stage(F& f, Real t, const State& y, Real h, std::size_t& calls) {
     if constexpr (Use::needed[I]) {
       if constexpr (I > 0) {
-        using Row = ode_detail::StageRow<Method, I, Real>;
+        using Row = ode_detail::StageRow<Graph, I, Real>;
         [&]<std::size_t... J>(std::index_sequence<J...>) {
           VS::add_scaled(Y_[I], y, h, Row::coef, k_[Row::idx[J]]...);
         }(std::make_index_sequence<Row::n>{});
@@ -403,10 +524,12 @@ class RungeKuttaStepAdjoint {
     }
   }
 
-  template <std::size_t J>
+  template <std::size_t I, std::size_t J>
   const State& cotangent_term(const State& ybar) const {
     if constexpr (J == stages)
       return ybar;
+    else if constexpr (J == stages + 1)
+      return output_bar_[I];
     else
       return Ybar_[J];
   }
@@ -415,9 +538,9 @@ class RungeKuttaStepAdjoint {
   void reverse_stage(Vjp& vjp, Real t, const State& y, Real h, const State& ybar,
                      std::size_t& calls) {
     if constexpr (Use::needed[I]) {
-      using Terms = ode_detail::StageCotangentTerms<Method, I, Real>;
+      using Terms = ode_detail::StageCotangentTerms<Graph, I, Real>;
       [&]<std::size_t... J>(std::index_sequence<J...>) {
-        VS::scaled_sum(kbar_, h, Terms::coef, cotangent_term<Terms::idx[J]>(ybar)...);
+        VS::scaled_sum(kbar_, h, Terms::coef, cotangent_term<I, Terms::idx[J]>(ybar)...);
       }(std::make_index_sequence<Terms::n>{});
       vjp(stage_time(I, t, h), I == 0 ? y : Y_[I], std::as_const(kbar_), Ybar_[I]);
       ++calls;
