@@ -178,7 +178,7 @@ int run(const Settings& s) {
         std::fflush(stdout);
         win = Window{};
       }
-      if ((s.validate_every > 0 && it % s.validate_every == 0) || it == total_its) {
+      if (s.validate_every > 0 && (it % s.validate_every == 0 || it == total_its)) {
         const auto v = evaluate(model, data.val, vs, "val");
         val_csv << it << "," << num(ep) << "," << num(v.nll_hutchinson) << "," << num(v.nfe) << ","
                 << num(v.seconds) << "\n"
@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", s.threads, "threads of Eigen's matrix products (needs an OpenMP build)");
   app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
-  app.add_option("--validate-every", s.validate_every, "validation NLL and NFE every N iterations (0: at the end)");
+  app.add_option("--validate-every", s.validate_every, "validation NLL and NFE every N iterations and at the end (0: never)");
   app.add_flag("!--no-progress", s.progress, "no progress line");
   app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default <out>/checkpoint.bin; none: no checkpoints)");
   app.add_option("--checkpoint-every", s.checkpoint_every, "save every N iterations (0: every epoch)");

@@ -92,7 +92,7 @@ struct Settings {
   std::string out_dir = "out/miniboone";
   std::string label;
   int log_every = 10;
-  int validate_every = 300;  // validation NLL + NFE every N iterations (0: only at the end)
+  int validate_every = 300;  // validation NLL + NFE every N iterations and at the end (0: never)
   bool progress = true;
   // checkpoints
   std::string checkpoint;    // default <out>/checkpoint.bin; "none" disables
