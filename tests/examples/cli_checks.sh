@@ -96,6 +96,21 @@ toy_options() {
     bash -c "! grep -q 'fit RMSE' <<<'$out' && grep -q 'cannot create' <<<'$out'"
 }
 
+miniboone_options() {
+  # Rejected before any data is read (--data does not exist) and before the output folder is made.
+  local nodata=(--data "$tmp/none" --out "$tmp/mb")
+  check "--batch 0 is rejected" run_fails 'batch must be >= 1' "${nodata[@]}" --batch 0
+  check "--batch -5 is rejected (not wrapped to 2^64 - 5)" run_fails 'batch.*-5' "${nodata[@]}" --batch -5
+  check "--lam nan is rejected" run_fails 'lam.*finite' "${nodata[@]}" --reg r2 --lam nan
+  check "--reg r2 without --lam is rejected" run_fails 'needs --lam > 0' "${nodata[@]}" --reg r2
+  check "--reg rnode without weights is rejected" run_fails 'lam-kin' "${nodata[@]}" --reg rnode
+  check "--solver rk4 --steps 0 is rejected" run_fails 'no error estimate' "${nodata[@]}" --steps 0
+  check "--hidden 64,0 is rejected" run_fails 'hidden widths' "${nodata[@]}" --hidden 64,0
+  check "--gradient foo is rejected" run_fails 'backprop or adjoint' "${nodata[@]}" --gradient foo
+  check "a missing data folder is an error naming it" run_fails "$tmp/none" "${nodata[@]}"
+  check "a failed run leaves no output folder" test ! -e "$tmp/mb"
+}
+
 bench_train_missing_data() {
   check "a missing data folder is an error, not random pixels" run_fails "$tmp/none" 1 "$tmp/none"
 }

@@ -1,0 +1,330 @@
+// FFJORD density estimation on MINIBOONE with a speed regularizer (Kelly et al. 2020, §6.3, Table 4).
+// See README.md in this folder for the protocols, the data split and the results.
+//
+//   miniboone --reg r2 --lam 0.01 --hidden 64,64 --max-iterations 300 ...   train, evaluate, write <out>/
+//   miniboone --help                                                         every option
+//
+// Output in --out (default out/miniboone): settings.json, train_log.csv (every --log-every
+// iterations), val_log.csv (validation NLL and NFE every --validate-every iterations), eval.csv and
+// eval.json (Table 4's row with the run's settings), checkpoint.bin.
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "miniboone_example.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+using namespace miniboone_example;
+
+std::string machine_description() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  return (model.empty() ? "unknown CPU" : model) + ", " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) +
+         " cores online";
+}
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+}
+
+std::ofstream open_csv(const fs::path& p, bool append, const std::string& header) {
+  const bool exists = fs::exists(p);
+  std::ofstream f(p, append ? std::ios::app : std::ios::trunc);
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+  if (!append || !exists) f << header << "\n";
+  return f;
+}
+
+struct Window {  // accumulators between two log lines
+  double loss = 0, nats = 0, penalty = 0, seconds = 0, nfe_f = 0, nfe_b = 0;
+  std::size_t its = 0;
+  void add(const IterationResult& r) {
+    loss += r.loss;
+    nats += r.nats;
+    penalty += r.penalty;
+    seconds += r.seconds;
+    nfe_f += double(r.nfe_forward);
+    nfe_b += double(r.nfe_backward);
+    ++its;
+  }
+  double mean(double v) const { return its ? v / double(its) : NAN; }
+};
+
+std::string eval_json(const EvalResult& e) {
+  std::ostringstream f;
+  f << "{\"split\": \"" << e.split << "\", \"examples\": " << e.examples << ", \"nll_exact\": " << num(e.nll_exact)
+    << ", \"nll_hutchinson\": " << num(e.nll_hutchinson) << ", \"nll_hutchinson_se\": " << num(e.hutchinson_se)
+    << ", \"hutchinson_minus_exact_se\": " << num(e.difference_se) << ", \"nfe\": " << num(e.nfe)
+    << ", \"r2\": " << num(e.r2) << ", \"B\": " << num(e.frobenius) << ", \"K\": " << num(e.kinetic)
+    << ", \"seconds\": " << num(e.seconds) << "}";
+  return f.str();
+}
+
+template <class T>
+int run(const Settings& s) {
+  const auto wall_start = std::chrono::steady_clock::now();
+#ifdef _OPENMP
+  Eigen::setNbThreads(s.threads);
+#else
+  if (s.threads > 1) std::cerr << "note: built without OpenMP; --threads " << s.threads << " runs on one thread\n";
+#endif
+  const fs::path out(s.out_dir);
+  std::vector<std::string> written;
+
+  const Data<T> data = load_data<T>(s.data_dir);
+  const Index D = data.train.cols();
+  const std::int64_t its_per_epoch = std::int64_t(std::size_t(data.train.rows()) / s.batch);
+  if (its_per_epoch == 0)
+    throw std::invalid_argument("--batch " + std::to_string(s.batch) + " exceeds the " +
+                                std::to_string(data.train.rows()) + " training rows");
+  std::int64_t total_its = std::int64_t(s.epochs) * its_per_epoch;
+  if (s.max_iterations > 0) total_its = std::min(total_its, s.max_iterations);
+
+  Model<T> model(D, s.hidden, s.seed);
+  Trainer<T> trainer(model, s, D);
+  bool resumed = false;
+  if (!s.resume.empty()) {
+    taynode::nn::load_checkpoint(s.resume, trainer.parameters(), &trainer.optimizer().state());
+    resumed = true;
+    std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
+  }
+  fs::create_directories(out);
+  write_file(out / "settings.json", settings_json(s) + "\n");
+  written.push_back("settings.json");
+  std::cout << "MINIBOONE FFJORD: " << model.parameter_count() << " parameters (hidden " << s.hidden_text() << "), "
+            << s.precision << ", reg " << s.run_label() << ", solver " << s.solver
+            << (s.adaptive() ? " adaptive rtol " + num(s.rtol) + " atol " + num(s.atol)
+                             : " fixed grid " + std::to_string(s.steps) + " steps")
+            << ", gradient " << s.gradient << " (forward " << s.forward << ")\n"
+            << "data: " << data.description << "\n"
+            << "training: " << data.train.rows() << " rows, " << its_per_epoch << " iterations/epoch of " << s.batch
+            << " (an incomplete last batch is dropped), " << total_its << " iterations in total\n";
+
+  const std::string ckpt = s.checkpoint_path();
+  std::vector<double> times;
+  Window all, win;
+  const bool bar = s.progress && ::isatty(STDERR_FILENO);
+  std::int64_t it = trainer.iteration();
+  const std::int64_t first_it = it;
+  if (it < total_its) {
+    auto log_csv = open_csv(out / "train_log.csv", resumed,
+                            "iteration,epoch,lr,loss,nats,penalty,nfe_forward,nfe_backward,ms_per_iteration");
+    auto val_csv = open_csv(out / "val_log.csv", resumed, "iteration,epoch,val_nll_hutchinson,val_nfe,seconds");
+    written.insert(written.end(), {"train_log.csv", "val_log.csv"});
+    Settings vs = s;  // validation: Hutchinson NLL and NFE only
+    vs.exact = false;
+    vs.reg_metrics = false;
+    vs.eval_subset = 0;
+    Mat<T> x;
+    std::vector<std::size_t> perm;
+    std::int64_t perm_epoch = -1;
+    while (it < total_its) {
+      const std::int64_t epoch = it / its_per_epoch, pos = it % its_per_epoch;
+      if (perm_epoch != epoch) {
+        perm = epoch_permutation(std::size_t(data.train.rows()), s.seed, epoch);
+        perm_epoch = epoch;
+      }
+      gather_rows(data.train, perm, std::size_t(pos) * s.batch, s.batch, x);
+      const double lr = trainer.learning_rate();
+      const IterationResult r = trainer.step(x);
+      ++it;
+      if (!std::isfinite(r.loss)) throw std::runtime_error("the loss is not finite at iteration " + std::to_string(it));
+      times.push_back(r.seconds);
+      all.add(r);
+      win.add(r);
+      if (bar)
+        std::fprintf(stderr, "\r[it %lld/%lld] loss %.4f nats %.4f R %.4g nfe %.0f/%.0f %.0f ms/it   ",
+                     static_cast<long long>(it), static_cast<long long>(total_its), win.mean(win.loss),
+                     win.mean(win.nats), win.mean(win.penalty), win.mean(win.nfe_f), win.mean(win.nfe_b),
+                     1e3 * win.mean(win.seconds));
+      const double ep = double(it) / double(its_per_epoch);
+      if (it % s.log_every == 0 || it == total_its) {
+        log_csv << it << "," << num(ep) << "," << num(lr) << "," << num(win.mean(win.loss)) << ","
+                << num(win.mean(win.nats)) << "," << num(win.mean(win.penalty)) << "," << num(win.mean(win.nfe_f))
+                << "," << num(win.mean(win.nfe_b)) << "," << num(1e3 * win.mean(win.seconds)) << "\n"
+                << std::flush;
+        if (bar) std::fputc('\n', stderr);
+        std::printf("it %6lld  epoch %7.2f  lr %.0e  loss %.4f  nats %.4f  R %.4g  nfe %.0f/%.0f  %.1f ms/it\n",
+                    static_cast<long long>(it), ep, lr, win.mean(win.loss), win.mean(win.nats),
+                    win.mean(win.penalty), win.mean(win.nfe_f), win.mean(win.nfe_b), 1e3 * win.mean(win.seconds));
+        std::fflush(stdout);
+        win = Window{};
+      }
+      if (s.validate_every > 0 && (it % s.validate_every == 0 || it == total_its)) {
+        const auto v = evaluate(model, data.val, vs, "val");
+        val_csv << it << "," << num(ep) << "," << num(v.nll_hutchinson) << "," << num(v.nfe) << ","
+                << num(v.seconds) << "\n"
+                << std::flush;
+        std::printf("validation at it %lld: NLL %.4f ± %.4f nats (Hutchinson), NFE %.0f, %.1f s\n",
+                    static_cast<long long>(it), v.nll_hutchinson, v.hutchinson_se, v.nfe, v.seconds);
+      }
+      const bool save = s.checkpoint_every > 0 ? it % s.checkpoint_every == 0 : it % its_per_epoch == 0;
+      if (!ckpt.empty() && (save || it == total_its))
+        taynode::nn::save_checkpoint(ckpt, trainer.parameters(), &trainer.optimizer().state());
+    }
+  }
+  const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
+  const double med_ms = 1e3 * median(times);
+  if (!times.empty())
+    std::printf("training: %lld iterations (from %lld), median %.1f ms/iteration, mean NFE forward %.1f backward %.1f, "
+                "%.1f s\n",
+                static_cast<long long>(it - first_it), static_cast<long long>(first_it), med_ms, all.mean(all.nfe_f),
+                all.mean(all.nfe_b), train_seconds);
+
+  std::vector<EvalResult> evals;
+  if (s.eval != "none") evals.push_back(evaluate(model, s.eval == "test" ? data.test : data.val, s, s.eval));
+  for (const auto& e : evals) {
+    std::printf("\n%-5s %8s %11s %20s %8s %10s %10s %10s %9s\n", "split", "examples", "NLL exact", "NLL Hutchinson",
+                "NFE", "R2", "B (fro)", "K (kin)", "seconds");
+    std::printf("%-5s %8zu %11.4f %12.4f ± %-6.4f %8.1f %10.4g %10.4g %10.4g %9.1f\n", e.split.c_str(), e.examples,
+                e.nll_exact, e.nll_hutchinson, e.hutchinson_se, e.nfe, e.r2, e.frobenius, e.kinetic, e.seconds);
+    std::printf("(nats; Hutchinson − exact = %.4f ± %.4f (s.e. of the paired difference); NFE: the unregularized "
+                "[z, dlogp] system, Dopri5 rtol = atol = %g, batches of %zu solved jointly)\n",
+                e.nll_hutchinson - e.nll_exact, e.difference_se, s.eval_tol, s.eval_batch);
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  {
+    std::ostringstream f;
+    f << "label,reg,lambda,lambda_kin,lambda_fro,hidden,solver,steps,gradient,precision,batch,iterations,split,"
+         "examples,nll_exact,nll_hutchinson,nll_hutchinson_se,hutchinson_minus_exact_se,nfe,r2,B,K,train_seconds,"
+         "median_ms_per_iteration,paper_split\n";
+    for (const auto& e : evals)
+      f << "\"" << s.run_label() << "\"," << s.reg << "," << num(s.lambda) << "," << num(s.lambda_kin) << ","
+        << num(s.lambda_fro) << ",\"" << s.hidden_text() << "\"," << s.solver << "," << s.steps << "," << s.gradient
+        << "," << s.precision << "," << s.batch << "," << it << "," << e.split << "," << e.examples << ","
+        << num(e.nll_exact) << "," << num(e.nll_hutchinson) << "," << num(e.hutchinson_se) << ","
+        << num(e.difference_se) << "," << num(e.nfe) << "," << num(e.r2) << "," << num(e.frobenius) << ","
+        << num(e.kinetic) << "," << num(train_seconds) << "," << num(med_ms) << "," << (data.paper_split ? 1 : 0)
+        << "\n";
+    write_file(out / "eval.csv", f.str());
+    written.push_back("eval.csv");
+  }
+  {
+    std::ostringstream f;
+    f << "{\n  \"settings\": " << settings_json(s) << ",\n  \"data\": \"" << json_escape(data.description)
+      << "\",\n  \"paper_split\": " << (data.paper_split ? "true" : "false") << ",\n  \"machine\": \""
+      << json_escape(machine_description()) << "\",\n  \"finished\": \"" << now_utc()
+      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": {\"iterations\": " << it
+      << ", \"iterations_this_run\": " << (it - first_it) << ", \"median_ms_per_iteration\": " << num(med_ms)
+      << ", \"mean_nfe_forward\": " << num(all.mean(all.nfe_f)) << ", \"mean_nfe_backward\": "
+      << num(all.mean(all.nfe_b)) << ", \"seconds\": " << num(train_seconds) << "},\n  \"eval\": [";
+    for (std::size_t i = 0; i < evals.size(); ++i) f << (i ? ", " : "") << eval_json(evals[i]);
+    f << "]\n}\n";
+    write_file(out / "eval.json", f.str());
+    written.push_back("eval.json");
+  }
+  std::printf("wrote %s/{%s}; wall time %.1f s\n", s.out_dir.c_str(), join(written).c_str(), wall);
+  return 0;
+}
+
+std::string default_data_dir() {
+  if (const char* shared = std::getenv("TAYNODE_SHARED_DATA")) return (fs::path(shared) / "miniboone").string();
+#ifdef TAYNODE_REPO_ROOT
+  return (fs::path(TAYNODE_REPO_ROOT) / ".." / "shared" / "data" / "miniboone").lexically_normal().string();
+#else
+  return "../shared/data/miniboone";
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  s.data_dir = default_data_dir();
+  CLI::App app{"FFJORD density estimation on MINIBOONE with a speed regularizer (Kelly et al. 2020, Table 4). "
+               "Defaults: the paper's protocol (hidden 860,860, batch 1000, Adam lr 1e-3/1e-4/1e-5 from iterations "
+               "0/9000/12750, 15000 iterations), except the training solver (RK4 on 4 steps; --solver dopri5 "
+               "--steps 0 for the paper's adaptive runs)."};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--data", s.data_dir,
+                 "MINIBOONE folder: data.npy (MAF, the paper's split), MiniBooNE_PID.txt, train/val/test.npy, or "
+                 "val.npy + test.npy (the stand-in: trains on validation); default $TAYNODE_SHARED_DATA/miniboone "
+                 "or ../shared/data/miniboone of the repository");
+  app.add_option("--out", s.out_dir, "output folder");
+  app.add_option("--hidden", s.hidden, "hidden widths of the ConcatSquash network")->delimiter(',');
+  app.add_option("--reg", s.reg, "regularizer: none, r1..r9 (R_K), rnode (with --lam-kin, --lam-fro)");
+  app.add_option("--lam", s.lambda, "weight lambda of R_K");
+  app.add_option("--lam-kin", s.lambda_kin, "RNODE kinetic weight");
+  app.add_option("--lam-fro", s.lambda_fro, "RNODE Jacobian-Frobenius weight");
+  app.add_option("--weight-decay", s.weight_decay, "lambda_w of lambda_w * 0.5 * ||theta||^2");
+  app.add_option("--solver", s.solver, "training solver: rk4 (fixed grid), dopri5 (adaptive with --steps 0)");
+  app.add_option("--steps", s.steps, "fixed grid with N steps on [0, 1] (4, 8, 16 in the paper); 0: adaptive");
+  app.add_option("--rtol", s.rtol, "relative tolerance of the adaptive training solver");
+  app.add_option("--atol", s.atol, "absolute tolerance of the adaptive training solver");
+  app.add_option("--gradient", s.gradient, "backprop (discretize-then-optimize) or adjoint");
+  app.add_option("--forward", s.forward,
+                 "augmented: the forward solves [z, dlogp, R] (the log shows the true loss); plain: z only (the "
+                 "reference's aux trick; the logged nats then lack the log-det term)");
+  app.add_option("--epochs", s.epochs, "epochs (0: only evaluate, e.g. with --resume)");
+  app.add_option("--max-iterations", s.max_iterations, "stop after this many iterations in total (0: no limit)");
+  app.add_option("--batch", s.batch, "batch size (an incomplete last batch of an epoch is dropped)");
+  CLI::Option* lr_values =
+      app.add_option("--lr-values", s.lr_values, "Adam learning rates of the step schedule (one value: constant)")
+          ->delimiter(',');
+  CLI::Option* lr_iterations =
+      app.add_option("--lr-iterations", s.lr_iterations, "iterations at which the next learning rate starts")
+          ->delimiter(',');
+  app.add_option("--precision", s.precision, "float or double");
+  app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
+  app.add_option("--threads", s.threads, "threads of Eigen's matrix products (needs an OpenMP build)");
+  app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
+  app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
+  app.add_option("--validate-every", s.validate_every, "validation NLL and NFE every N iterations and at the end (0: never)");
+  app.add_flag("!--no-progress", s.progress, "no progress line");
+  app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default <out>/checkpoint.bin; none: no checkpoints)");
+  app.add_option("--checkpoint-every", s.checkpoint_every, "save every N iterations (0: every epoch)");
+  app.add_option("--resume", s.resume, "resume from this checkpoint (same --hidden, --batch and --seed)");
+  app.add_option("--eval", s.eval, "evaluate on: test, val, none");
+  app.add_option("--eval-subset", s.eval_subset, "evaluate the first N rows only (0: all)");
+  app.add_option("--eval-batch", s.eval_batch, "evaluation batch, solved as one ODE system (the NFE's)");
+  app.add_option("--exact-batch", s.exact_batch, "examples per exact-trace solve (its workspace holds 43x the rows)");
+  app.add_option("--eval-tol", s.eval_tol, "rtol = atol of the evaluation's Dopri5");
+  app.add_flag("!--no-exact", s.exact, "skip the exact-trace NLL");
+  app.add_flag("!--no-reg-metrics", s.reg_metrics, "skip R_2, B, K (the augmented evaluation solve)");
+  for (CLI::Option* o : app.get_options())
+    if (o->get_type_size_max() == 1 && o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  for (const char* name : {"--steps", "--batch", "--seed", "--eval-subset", "--eval-batch", "--exact-batch"})
+    app.get_option(name)->check(CLI::NonNegativeNumber);
+  CLI11_PARSE(app, argc, argv);
+  // One learning rate without boundaries: a constant rate (not the default schedule's boundaries).
+  if (lr_values->count() > 0 && lr_iterations->count() == 0 && s.lr_values.size() == 1) s.lr_iterations.clear();
+  const bool out_existed = fs::exists(s.out_dir);
+  try {
+    s.validate();
+    return s.precision == "float" ? run<float>(s) : run<double>(s);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "\nminiboone: error: " << e.what() << "\n";
+    std::error_code ec;
+    if (!out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec)) fs::remove(s.out_dir, ec);
+    return 1;
+  }
+}
