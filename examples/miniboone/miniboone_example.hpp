@@ -101,6 +101,7 @@ struct Settings {
   // evaluation
   std::string eval = "test";  // test, val, none
   std::size_t eval_subset = 0;  // first N rows of the evaluated split (0: all)
+  std::size_t samples = 0;      // samples of the trained flow written to samples.csv (0: none)
   std::size_t eval_batch = 1000;
   std::size_t exact_batch = 100;  // examples per exact-trace solve (its workspace holds 43× the rows)
   double eval_tol = 1.4e-8;
@@ -472,6 +473,42 @@ EvalResult evaluate(Model<T>& model, const Mat<T>& data, const Settings& s, cons
   }
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return e;
+}
+
+// The trained flow z(t0) -> z(t1) of each row of z: the plain network dynamics (z only, no
+// log-density), one Dopri5 solve per batch of --eval-batch rows at rtol = atol = --eval-tol.
+// t1 < t0 integrates backward. The summed NFE into *nfe.
+template <class T>
+Mat<T> flow_map(Model<T>& model, const Mat<T>& z, T t0, T t1, const Settings& s, std::size_t* nfe = nullptr) {
+  Mat<T> out(z.rows(), z.cols());
+  std::unique_ptr<taynode::NetworkTaylor<T>> ws;
+  std::size_t total = 0;
+  const std::size_t N = std::size_t(z.rows());
+  for (std::size_t b0 = 0; b0 < N; b0 += s.eval_batch) {
+    const std::size_t n = std::min(s.eval_batch, N - b0);
+    if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 1, Index(n));
+    auto rhs = [&](T t, const Mat<T>& y, Mat<T>& dy) {
+      const auto f = ws->evaluate(t, y);
+      dy.resize(y.rows(), y.cols());
+      taynode::backend::assign<taynode::backend::Cpu>(dy, taynode::backend::MatrixView<const T>(f.data(), f.rows(), f.cols()));
+    };
+    const Mat<T> y0 = z.middleRows(Index(b0), Index(n));
+    const auto sol = taynode::solve(rhs, y0, std::vector<T>{t0, t1}, taynode::Dopri5{}, eval_options<T>(s));
+    out.middleRows(Index(b0), Index(n)) = sol.final_state();
+    total += sol.stats.nfe;
+  }
+  if (nfe) *nfe = total;
+  return out;
+}
+
+// Samples of the trained model: z1 ~ N(0, I) (seeded by --seed, its own noise stream), mapped to
+// data space by integrating the flow backward from t = 1 to t = 0. Returns {z1, x}.
+template <class T>
+std::pair<Mat<T>, Mat<T>> sample(Model<T>& model, std::size_t n, Index dim, const Settings& s,
+                                 std::size_t* nfe = nullptr) {
+  Mat<T> z1 = seeded_noise<T>(s.seed, 0x73616d70u, 0, Index(n), dim);
+  Mat<T> x = flow_map(model, z1, T(1), T(0), s, nfe);
+  return {std::move(z1), std::move(x)};
 }
 
 }  // namespace miniboone_example

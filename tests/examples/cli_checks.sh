@@ -107,6 +107,7 @@ miniboone_options() {
   check "--solver rk4 --steps 0 is rejected" run_fails 'no error estimate' "${nodata[@]}" --steps 0
   check "--hidden 64,0 is rejected" run_fails 'hidden widths' "${nodata[@]}" --hidden 64,0
   check "--gradient foo is rejected" run_fails 'backprop or adjoint' "${nodata[@]}" --gradient foo
+  check "--samples -3 is rejected" run_fails 'samples.*-3' "${nodata[@]}" --samples -3
   check "a missing data folder is an error naming it" run_fails "$tmp/none" "${nodata[@]}"
   check "a failed run leaves no output folder" test ! -e "$tmp/mb"
 }
