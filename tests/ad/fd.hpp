@@ -61,6 +61,14 @@ inline std::vector<NamedNet> seeded(std::vector<NamedNet> nets, unsigned seed) {
   for (auto& n : nets) fill_parameters(n.net, seed++);
   return nets;
 }
+// Small MNIST-, latent- and FFJORD-shaped dynamics (nn/layers.hpp), seeded, biases nonzero too.
+inline std::vector<NamedNet> three_dynamics_networks(unsigned seed) {
+  std::vector<NamedNet> nets;
+  nets.push_back({"mnist", taynode::nn::mnist_dynamics<double>(5, 4)});
+  nets.push_back({"latent", taynode::nn::latent_ode_dynamics<double>(4, 6, 2)});
+  nets.push_back({"ffjord", taynode::nn::ffjord_dynamics<double>(3, {5, 4})});
+  return seeded(std::move(nets), seed);
+}
 
 // A parameter tensor as one column vector.
 template <class D>

@@ -29,14 +29,6 @@ using Vec = Eigen::VectorXd;
 namespace {
 
 using taynode_test::NamedNet;
-std::vector<NamedNet> small_networks() {
-  std::vector<NamedNet> nets;
-  nets.push_back({"mnist", nn::mnist_dynamics<double>(5, 4)});
-  nets.push_back({"latent", nn::latent_ode_dynamics<double>(4, 6, 2)});
-  nets.push_back({"ffjord", nn::ffjord_dynamics<double>(3, {5, 4})});
-  return taynode_test::seeded(std::move(nets), 3);  // biases nonzero too
-}
-
 using taynode_test::flat;
 
 // Checks ∇L w.r.t. z, every parameter tensor and t, for L given as a function of the (mutable)
@@ -65,7 +57,7 @@ void check_gradients(nn::Sequential<double>& net, RowMatrix& z, double& t, const
 }  // namespace
 
 TEST_CASE("VJP of the R_K integrand and f through the Taylor pass, K = 1..4", "[ad]") {
-  for (auto& [name, net] : small_networks())
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(3))
     for (Index batch : {1, 3})
       for (int K = 1; K <= 4; ++K) {
         INFO(name << " batch " << batch << " K = " << K);
@@ -88,7 +80,7 @@ TEST_CASE("VJP of the R_K integrand and f through the Taylor pass, K = 1..4", "[
 }
 
 TEST_CASE("VJP of f, the kinetic and the Jacobian-Frobenius integrands", "[ad]") {
-  for (auto& [name, net] : small_networks())
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(3))
     for (Index batch : {1, 3}) {
       INFO(name << " batch " << batch);
       const Index D = net.in_features();
@@ -129,7 +121,7 @@ TEST_CASE("VJP of f, the kinetic and the Jacobian-Frobenius integrands", "[ad]")
 }
 
 TEST_CASE("K = 1: the R_1 gradient w.r.t. z is (2/D) J^T f (forward-mode J)", "[ad]") {
-  for (auto& [name, net] : small_networks()) {
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(3)) {
     INFO(name);
     const Index batch = 3, D = net.in_features();
     const RowMatrix z = taynode_test::random_state<double>(batch, D, 90);
@@ -153,7 +145,7 @@ TEST_CASE("K = 1: the R_1 gradient w.r.t. z is (2/D) J^T f (forward-mode J)", "[
 }
 
 TEST_CASE("NetworkAdjoint reuse: results do not depend on earlier calls; accumulate adds", "[ad]") {
-  for (auto& [name, net] : small_networks()) {
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(3)) {
     INFO(name);
     const Index batch = 3, D = net.in_features();
     const RowMatrix z = taynode_test::random_state<double>(batch, D, 95);

@@ -26,14 +26,6 @@ using GMat = Guarded::Matrix<double>;
 
 namespace {
 
-std::vector<taynode_test::NamedNet> small_networks() {
-  std::vector<taynode_test::NamedNet> nets;
-  nets.push_back({"mnist", nn::mnist_dynamics<double>(5, 4)});
-  nets.push_back({"latent", nn::latent_ode_dynamics<double>(4, 6, 2)});
-  nets.push_back({"ffjord", nn::ffjord_dynamics<double>(3, {5, 4})});
-  return taynode_test::seeded(std::move(nets), 5);
-}
-
 bool same_gradient(const ad::NetworkAdjoint<double>& cpu, const ad::NetworkAdjoint<double, Guarded>& g) {
   std::vector<const double*> a, b;
   std::vector<Index> n;
@@ -68,7 +60,7 @@ struct Case {
 TEST_CASE("NetworkAdjoint on the guarded backend equals backend::Cpu bit for bit", "[ad][backend]") {
   guarded_stats().reset_counts();
   const long live = guarded_stats().live;
-  for (auto& [name, net] : small_networks())
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(5))
     for (Index batch : {1, 3}) {
       INFO(name << " batch " << batch);
       const Index D = net.in_features();
@@ -110,7 +102,7 @@ TEST_CASE("NetworkAdjoint on the guarded backend equals backend::Cpu bit for bit
 TEST_CASE("Regularizers on the guarded backend equal backend::Cpu bit for bit", "[ad][backend]") {
   guarded_stats().reset_counts();
   const long live = guarded_stats().live;
-  for (auto& [name, net] : small_networks()) {
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(5)) {
     INFO(name);
     const Index batch = 3, D = net.in_features();
     const Case c(batch, D, 90);

@@ -28,14 +28,6 @@ using GMat = Guarded::Matrix<double>;
 
 namespace {
 
-std::vector<taynode_test::NamedNet> small_networks() {
-  std::vector<taynode_test::NamedNet> nets;
-  nets.push_back({"mnist", nn::mnist_dynamics<double>(5, 4)});
-  nets.push_back({"latent", nn::latent_ode_dynamics<double>(4, 6, 2)});
-  nets.push_back({"ffjord", nn::ffjord_dynamics<double>(3, {5, 4})});
-  return taynode_test::seeded(std::move(nets), 7);
-}
-
 bool same_parameters(const nn::Sequential<double>& a, const nn::Sequential<double>& b) {
   std::vector<const double*> pa, pb;
   std::vector<Index> n;
@@ -85,7 +77,7 @@ void check_same(const G1& cpu, const G2& g) {
 TEST_CASE("solve_gradient on the guarded backend equals backend::Cpu bit for bit", "[ad][backend]") {
   guarded_stats().reset_counts();
   const long live = guarded_stats().live;
-  for (auto& [name, net] : small_networks()) {
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(7)) {
     const Index batch = 3, D = net.in_features();
     const RowMatrix z0 = taynode_test::random_state<double>(batch, D, 11);
     const GMat z0g = backend::to_backend<Guarded>(z0);
@@ -130,7 +122,7 @@ TEST_CASE("solve_gradient on the guarded backend equals backend::Cpu bit for bit
 TEST_CASE("Training on the guarded backend keeps the parameters identical to backend::Cpu", "[ad][backend]") {
   const long live = guarded_stats().live;
   {
-  auto nets = small_networks();
+  auto nets = taynode_test::three_dynamics_networks(7);
   nn::Sequential<double> net_cpu = nets[0].net, net_g = nets[0].net;
   const Index batch = 4, D = net_cpu.in_features();
   NetworkTaylor<double> ws(net_cpu, 2, batch);

@@ -19,14 +19,14 @@ using Vec = nn::Vector<double>;
 namespace {
 
 // The same expression on either backend; returns the handles of interest.
-struct Handles {
+struct BackendHandles {
   ad::Var x, x0, h, out;
   ad::Param p1, p2;
   ad::Time t;
 };
 template <class TapeT, class SeriesT, class Mat, class V>
-Handles record(TapeT& tape, const SeriesT& xs, const Mat& x0, const Mat& W1, const V& b1, const Mat& W2) {
-  Handles hd;
+BackendHandles record(TapeT& tape, const SeriesT& xs, const Mat& x0, const Mat& W1, const V& b1, const Mat& W2) {
+  BackendHandles hd;
   hd.x = tape.input(xs);
   hd.x0 = tape.input(x0);
   hd.p1 = tape.parameter(W1, b1);
@@ -75,8 +75,8 @@ TEST_CASE("Tape on the guarded backend equals backend::Cpu bit for bit", "[ad][b
         for (int round = 0; round < 2; ++round) {  // the second round reuses the buffers after clear()
           tape.clear();
           tapeg.clear();
-          const Handles a = record(tape, xs, x0, W1, b1, W2);
-          const Handles b = record(tapeg, xsg, x0g, W1g, b1g, W2g);
+          const BackendHandles a = record(tape, xs, x0, W1, b1, W2);
+          const BackendHandles b = record(tapeg, xsg, x0g, W1g, b1g, W2g);
           CHECK(same_series(tape.value(a.out), tapeg.value(b.out), K));
           for (bool seeded : {true, false}) {
             if (seeded) {

@@ -60,6 +60,7 @@ using ld = long double;
 using cld = std::complex<long double>;
 
 inline constexpr ld pi_ld = std::numbers::pi_v<long double>;
+inline constexpr ld inf_ld = std::numeric_limits<ld>::infinity();
 
 // ---------------------------------------------------------------------------
 // Polynomial input paths u(t) = a_0 + a_1 t + ... + a_m t^m.

@@ -6,7 +6,6 @@
 using namespace taynode_test;
 
 namespace {
-constexpr ld inf_ld = std::numeric_limits<ld>::infinity();
 
 const Path pu{{0.75L, 1, -0.5L, 0.25L}};
 const Path pv{{-1.5L, 0.5L, 0.125L, 0, -0.0625L}};

@@ -6,7 +6,6 @@
 using namespace taynode_test;
 
 namespace {
-constexpr ld inf_ld = std::numeric_limits<ld>::infinity();
 const ld pi = pi_ld;
 }  // namespace
 

@@ -6,7 +6,6 @@
 using namespace taynode_test;
 
 namespace {
-constexpr ld inf_ld = std::numeric_limits<ld>::infinity();
 }  // namespace
 
 TEST_CASE("sin / cos / sinh / cosh against the Cauchy reference", "[jet][rules]") {
