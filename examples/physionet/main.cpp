@@ -60,10 +60,7 @@ int run(const Settings& s) {
   std::vector<std::string> written;
 
   const Data data = load_data(s);
-  const std::int64_t its_per_epoch = std::int64_t(data.train.size() / s.batch);
-  if (its_per_epoch == 0)
-    throw std::invalid_argument("--batch " + std::to_string(s.batch) + " exceeds the " +
-                                std::to_string(data.train.size()) + " training patients");
+  const std::int64_t its_per_epoch = iterations_per_epoch(data, s);
   std::int64_t total_its = std::int64_t(s.epochs) * its_per_epoch;
   if (s.max_iterations > 0) total_its = std::min(total_its, s.max_iterations);
 

@@ -405,9 +405,18 @@ class Trainer {
   Mat eps_;
 };
 
+// Full batches per epoch; a batch larger than the training subset is an error.
+inline std::int64_t iterations_per_epoch(const Data& d, const Settings& s) {
+  if (d.train.size() < s.batch)
+    throw std::invalid_argument("--batch " + std::to_string(s.batch) + " exceeds the " + std::to_string(d.train.size()) +
+                                " training patients");
+  return std::int64_t(d.train.size() / s.batch);
+}
+
 // The batches of an epoch: `per_epoch` batches of the seeded permutation (the incomplete last dropped).
 inline std::vector<std::size_t> batch_patients(const Data& d, const Settings& s, std::int64_t iteration,
                                                std::int64_t per_epoch) {
+  if (per_epoch < 1) throw std::invalid_argument("batch_patients: no full batch in an epoch");
   const auto perm = epoch_permutation(d.train.size(), s.seed, iteration / per_epoch);
   const std::size_t pos = std::size_t(iteration % per_epoch) * s.batch;
   std::vector<std::size_t> idx(s.batch);
