@@ -19,6 +19,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/run_report.hpp"
 #include "mnist_example.hpp"
 
 #ifdef _OPENMP
@@ -28,25 +29,7 @@
 namespace {
 
 using namespace mnist_example;
-
-std::string machine_description() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return (model.empty() ? "unknown CPU" : model) + ", " + std::to_string(cores) + " cores online";
-}
-
-std::string now_utc() {
-  const std::time_t t = std::time(nullptr);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
+using namespace run_report;
 
 struct Window {  // accumulators between two log lines
   double loss = 0, reg = 0, seconds = 0, nfe_f = 0, nfe_b = 0;
@@ -77,30 +60,10 @@ void progress_bar(std::int64_t it_in_epoch, std::int64_t its_per_epoch, std::int
   std::fflush(stderr);
 }
 
-// Writes a whole file; a failure (full disk, unwritable folder) is an error, not a silent gap.
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream f(p, std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
-}
-
-std::ofstream open_csv(const fs::path& p, bool append, const std::string& header) {
-  const bool exists = fs::exists(p);
-  std::ofstream f(p, append ? std::ios::app : std::ios::trunc);
-  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
-  if (!append || !exists) f << header << "\n";
-  return f;
-}
-
 template <class T>
 int run(const Settings& s) {
   const auto wall_start = std::chrono::steady_clock::now();
-#ifdef _OPENMP
-  Eigen::setNbThreads(s.threads);
-#else
-  if (s.threads > 1) std::cerr << "note: built without OpenMP; --threads " << s.threads << " runs on one thread\n";
-#endif
+  run_report::set_threads(s.threads);
   const fs::path out(s.out_dir);
   const int K = s.K();
   std::vector<std::string> written;  // files of --out this run wrote, for the closing line

@@ -112,6 +112,25 @@ miniboone_options() {
   check "a failed run leaves no output folder" test ! -e "$tmp/mb"
 }
 
+physionet_options() {
+  # Rejected before any data is read (--data does not exist) and before the output folder is made.
+  local nodata=(--data "$tmp/none" --out "$tmp/ph")
+  check "--batch 0 is rejected" run_fails 'batch must be >= 1' "${nodata[@]}" --batch 0
+  check "--batch -5 is rejected (not wrapped to 2^64 - 5)" run_fails 'batch.*-5' "${nodata[@]}" --batch -5
+  check "--lam nan is rejected" run_fails 'lam.*finite' "${nodata[@]}" --reg r3 --lam nan
+  check "--reg r3 without --lam is rejected" run_fails 'needs --lam > 0' "${nodata[@]}" --reg r3
+  check "--reg r7 is rejected" run_fails 'none, r2..r6, rnode' "${nodata[@]}" --reg r7 --lam 1
+  check "--reg rnode without weights is rejected" run_fails 'lam-kin' "${nodata[@]}" --reg rnode
+  check "--solver rk4 --steps 0 is rejected" run_fails 'no error estimate' "${nodata[@]}" --solver rk4
+  check "--gradient foo is rejected" run_fails 'backprop or adjoint' "${nodata[@]}" --gradient foo
+  check "--samples 0 is rejected" run_fails 'samples must be >= 1' "${nodata[@]}" --samples 0
+  check "--normalization foo is rejected" run_fails 'normalization' "${nodata[@]}" --normalization foo
+  check "--lr-decay 2 is rejected" run_fails 'lr-decay' "${nodata[@]}" --lr-decay 2
+  check "--eval foo is rejected" run_fails 'eval must be' "${nodata[@]}" --eval foo
+  check "a missing data folder is an error naming it" run_fails "$tmp/none" "${nodata[@]}"
+  check "a failed run leaves no output folder" test ! -e "$tmp/ph"
+}
+
 bench_train_missing_data() {
   check "a missing data folder is an error, not random pixels" run_fails "$tmp/none" 1 "$tmp/none"
 }

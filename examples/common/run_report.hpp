@@ -1,0 +1,64 @@
+#pragma once
+// What every example's main.cpp writes next to its results: the machine, the finishing time, whole
+// files and CSV logs (appended on resume), and the thread setup of Eigen's products.
+
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+#include <Eigen/Core>
+
+namespace run_report {
+
+// "<CPU model>, <n> cores online", from /proc/cpuinfo.
+inline std::string machine_description() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  return (model.empty() ? "unknown CPU" : model) + ", " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) +
+         " cores online";
+}
+
+inline std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Writes a whole file; a failure (full disk, unwritable folder) is an error, not a silent gap.
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+}
+
+// A CSV log: truncated with its header, or appended to (a resumed run; the header only if new).
+inline std::ofstream open_csv(const std::filesystem::path& p, bool append, const std::string& header) {
+  const bool exists = std::filesystem::exists(p);
+  std::ofstream f(p, append ? std::ios::app : std::ios::trunc);
+  if (!f) throw std::runtime_error("cannot write '" + p.string() + "'");
+  if (!append || !exists) f << header << "\n";
+  return f;
+}
+
+// Threads of Eigen's matrix products (OpenMP builds); a note when the build has no OpenMP.
+inline void set_threads(int threads) {
+#ifdef _OPENMP
+  Eigen::setNbThreads(threads);
+#else
+  if (threads > 1) std::cerr << "note: built without OpenMP; --threads " << threads << " runs on one thread\n";
+#endif
+}
+
+}  // namespace run_report
