@@ -190,6 +190,15 @@ void solve_gradient() {
 int main() {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    // Without a device the backend must fail with a cuda::Error naming the call and operation.
+    try {
+      Cuda::Buffer<double> b(16);
+      std::printf("FAILED: a device buffer was allocated without a device\n");
+      return 1;
+    } catch (const taynode::cuda::Error& e) {
+      std::printf("without a device: %s\n", e.what());
+      if (e.api() != "cudaMalloc" || e.operation() != "Buffer") return 1;
+    }
     std::printf("no CUDA device: skipped\n");
     return 77;
   }
