@@ -1,0 +1,127 @@
+#pragma once
+// cuda::DeviceRuntime: the runtime layer of backend::Cuda on a GPU (nvcc only): device memory
+// from cudaMalloc (called by cuda::Pool on a pool miss only), copies and kernels on a per-thread
+// stream, cuBLAS on that stream with TF32 off unless asked for (its 10-bit mantissa breaks error
+// control at tight tolerances), and every status checked into a cuda::Error naming the API call,
+// the error string and the backend operation. Kernel faults surface at the next synchronizing
+// call (download, sum, synchronize) and name that operation.
+
+#if !defined(__CUDACC__)
+#error "taynode/backend/cuda/device_runtime.hpp needs nvcc (use backend::CudaEmulated on the host)"
+#endif
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <type_traits>
+
+#include "taynode/backend/cuda/error.hpp"
+#include "taynode/backend/cuda/launch.hpp"
+
+namespace taynode::cuda {
+
+inline void check(cudaError_t status, const char* api, const char* op) {
+  if (status != cudaSuccess) throw Error(api, cudaGetErrorString(status), op);
+}
+inline void check(cublasStatus_t status, const char* api, const char* op) {
+  if (status != CUBLAS_STATUS_SUCCESS) throw Error(api, cublasGetStatusString(status), op);
+}
+
+namespace detail {
+template <class Body>
+__global__ void run_body(Body body) {
+  body(ThreadIndex{Index(blockIdx.x), Index(blockIdx.y), Index(threadIdx.x), Index(threadIdx.y), Index(blockDim.x),
+                   Index(blockDim.y), Index(gridDim.x), Index(gridDim.y)});
+}
+}  // namespace detail
+
+// The calling thread's stream and cuBLAS handle (created on first use, destroyed with the thread).
+class Context {
+ public:
+  static Context& current() {
+    thread_local Context context;
+    return context;
+  }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_; }
+  // TF32 tensor-core GEMMs for float (off by default).
+  void set_tf32(bool on) {
+    check(cublasSetMathMode(cublas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cublasSetMathMode",
+          "set_tf32");
+  }
+  ~Context() {
+    if (cublas_) cublasDestroy(cublas_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+ private:
+  Context() {
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags", "context");
+    check(cublasCreate(&cublas_), "cublasCreate", "context");
+    check(cublasSetStream(cublas_, stream_), "cublasSetStream", "context");
+    check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode", "context");
+  }
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+};
+
+struct DeviceRuntime {
+  static constexpr const char* name = "device";
+
+  static void* allocate(std::size_t bytes, const char* op) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, bytes), "cudaMalloc", op);
+    return p;
+  }
+  static void release(void* p) noexcept { cudaFree(p); }  // at exit the context may be gone: ignored
+  static void on_acquire(void*, std::size_t) {}
+
+  // Host → device from pageable memory: the copy has left the host buffer on return.
+  static void to_device(void* dst, const void* src, std::size_t bytes, const char* op) {
+    if (!bytes) return;
+    const cudaStream_t s = Context::current().stream();
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync", op);
+    check(cudaStreamSynchronize(s), "cudaStreamSynchronize", op);
+  }
+  static void to_host(void* dst, const void* src, std::size_t bytes, const char* op) {
+    if (!bytes) return;
+    const cudaStream_t s = Context::current().stream();
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync", op);
+    check(cudaStreamSynchronize(s), "cudaStreamSynchronize", op);
+  }
+  static void device_to_device(void* dst, const void* src, std::size_t bytes, const char* op) {
+    if (!bytes) return;
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, Context::current().stream()), "cudaMemcpyAsync",
+          op);
+  }
+  static void synchronize(const char* op) {
+    check(cudaStreamSynchronize(Context::current().stream()), "cudaStreamSynchronize", op);
+  }
+
+  template <class Body>
+  static void launch(Dim grid, Dim block, const Body& body, const char* op) {
+    static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
+    detail::run_body<<<dim3(grid.x, grid.y), dim3(block.x, block.y), 0, Context::current().stream()>>>(body);
+    check(cudaGetLastError(), "cudaLaunchKernel", op);
+  }
+
+  // Column-major C(m×n) = α·op(A)·op(B) + β·C.
+  template <class T>
+  static void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+                   Index ldb, T beta, T* c, Index ldc, const char* op) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMMs take float or double");
+    if (m == 0 || n == 0) return;
+    const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasHandle_t h = Context::current().cublas();
+    if constexpr (std::is_same_v<T, double>)
+      check(cublasDgemm(h, ta, tb, int(m), int(n), int(k), &alpha, a, int(lda), b, int(ldb), &beta, c, int(ldc)),
+            "cublasDgemm", op);
+    else
+      check(cublasSgemm(h, ta, tb, int(m), int(n), int(k), &alpha, a, int(lda), b, int(ldb), &beta, c, int(ldc)),
+            "cublasSgemm", op);
+  }
+};
+
+}  // namespace taynode::cuda

@@ -1,0 +1,79 @@
+#pragma once
+// cuda::EmulatedRuntime: the CUDA runtime + cuBLAS calls the backend makes, emulated on the host
+// in plain C++ (backend::CudaEmulated), so the ordinary g++ test suite runs the backend's own code
+// path: its pool, launch geometry, index guards, reductions and the row-major → column-major GEMM
+// mapping.
+//  * memory: host allocations, poisoned with all-ones bytes (NaN in float and double) whenever
+//    the pool hands a block out, as uninitialised device memory would hold garbage;
+//  * launch(grid, block, body): a loop over every block and thread calling the same body with the
+//    emulated coordinates, after the device's geometry checks;
+//  * gemm: a straightforward column-major GEMM with cuBLAS's signature and argument checks
+//    (cublasDgemm/cublasSgemm: transa, transb, m, n, k, α, A, lda, B, ldb, β, C, ldc; β = 0: C is
+//    not read).
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "taynode/backend/cuda/error.hpp"
+#include "taynode/backend/cuda/launch.hpp"
+
+namespace taynode::cuda {
+
+struct EmulatedRuntime {
+  static constexpr const char* name = "emulated";
+
+  static void* allocate(std::size_t bytes, const char* op) {
+    void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+    if (!p) throw Error("cudaMalloc", "out of memory", op);
+    return p;
+  }
+  static void release(void* p) noexcept { std::free(p); }
+  static void on_acquire(void* p, std::size_t bytes) { std::memset(p, 0xFF, bytes); }
+
+  static void to_device(void* dst, const void* src, std::size_t bytes, const char*) { copy(dst, src, bytes); }
+  static void to_host(void* dst, const void* src, std::size_t bytes, const char*) { copy(dst, src, bytes); }
+  static void device_to_device(void* dst, const void* src, std::size_t bytes, const char*) { copy(dst, src, bytes); }
+  static void synchronize(const char*) {}
+
+  template <class Body>
+  static void launch(Dim grid, Dim block, const Body& body, const char* op) {
+    static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
+    if (grid.x == 0 || grid.y == 0 || block.x == 0 || block.y == 0 || block.x * block.y > max_threads_per_block ||
+        grid.x > max_grid_x || grid.y > max_grid_y)
+      throw Error("cudaLaunchKernel", "invalid configuration argument", op);
+    const Body copy = body;  // the device receives its own copy
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx)
+        for (unsigned ty = 0; ty < block.y; ++ty)
+          for (unsigned tx = 0; tx < block.x; ++tx)
+            copy(ThreadIndex{bx, by, tx, ty, block.x, block.y, grid.x, grid.y});
+  }
+
+  // Column-major C(m×n) = α·op(A)·op(B) + β·C, cuBLAS's checks and conventions.
+  template <class T>
+  static void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+                   Index ldb, T beta, T* c, Index ldc, const char* op) {
+    const char* api = std::is_same_v<T, double> ? "cublasDgemm" : "cublasSgemm";
+    auto at_least = [](Index v) { return v > 1 ? v : Index(1); };
+    if (m < 0 || n < 0 || k < 0 || lda < at_least(trans_a ? k : m) || ldb < at_least(trans_b ? n : k) ||
+        ldc < at_least(m))
+      throw Error(api, "CUBLAS_STATUS_INVALID_VALUE", op);
+    for (Index j = 0; j < n; ++j)
+      for (Index i = 0; i < m; ++i) {
+        T s = T(0);
+        for (Index l = 0; l < k; ++l)
+          s += (trans_a ? a[l + i * lda] : a[i + l * lda]) * (trans_b ? b[j + l * ldb] : b[l + j * ldb]);
+        T& out = c[i + j * ldc];
+        out = beta == T(0) ? alpha * s : alpha * s + beta * out;
+      }
+  }
+
+ private:
+  static void copy(void* dst, const void* src, std::size_t bytes) {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+};
+
+}  // namespace taynode::cuda
