@@ -75,6 +75,17 @@ inline std::string shared_data_dir(const std::string& name) {
 #endif
 }
 
+// The eval.json "training" object: {"iterations": …, "iterations_this_run": …, "median_ms_per_iteration":
+// …, "mean_nfe_forward": …, "mean_nfe_backward": …, "seconds": …}; `num` formats a number as JSON.
+template <class Num>
+std::string training_json(std::int64_t iterations, std::int64_t first, double median_ms, double nfe_forward,
+                          double nfe_backward, double seconds, Num num) {
+  return "{\"iterations\": " + std::to_string(iterations) + ", \"iterations_this_run\": " +
+         std::to_string(iterations - first) + ", \"median_ms_per_iteration\": " + num(median_ms) +
+         ", \"mean_nfe_forward\": " + num(nfe_forward) + ", \"mean_nfe_backward\": " + num(nfe_backward) +
+         ", \"seconds\": " + num(seconds) + "}";
+}
+
 // The closing line of a training loop (nothing when no iteration ran).
 inline void print_training_summary(std::int64_t iterations, std::int64_t first, double median_ms, double nfe_forward,
                                    double nfe_backward, double seconds) {

@@ -190,10 +190,9 @@ int run(const Settings& s) {
     std::ostringstream f;
     f << "{\n  \"settings\": " << settings_json(s) << ",\n  \"data\": \"" << json_escape(data.description)
       << "\",\n  \"machine\": \"" << json_escape(machine_description()) << "\",\n  \"finished\": \"" << now_utc()
-      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": {\"iterations\": " << it
-      << ", \"iterations_this_run\": " << (it - first_it) << ", \"median_ms_per_iteration\": " << num(med_ms)
-      << ", \"mean_nfe_forward\": " << num(all.mean(all.nfe_f)) << ", \"mean_nfe_backward\": "
-      << num(all.mean(all.nfe_b)) << ", \"seconds\": " << num(train_seconds) << "},\n  \"eval\": [";
+      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": "
+      << training_json(it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds, num)
+      << ",\n  \"eval\": [";
     for (std::size_t i = 0; i < evals.size(); ++i) f << (i ? ", " : "") << eval_json(evals[i]);
     f << "]\n}\n";
     write_file(out / "eval.json", f.str());
