@@ -4,6 +4,9 @@
 
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +62,38 @@ inline void set_threads(int threads) {
 #else
   if (threads > 1) std::cerr << "note: built without OpenMP; --threads " << threads << " runs on one thread\n";
 #endif
+}
+
+// The default data folder of an example: $TAYNODE_SHARED_DATA/<name>, else ../shared/data/<name>
+// beside the repository (TAYNODE_REPO_ROOT, defined by the example's CMakeLists.txt), else relative.
+inline std::string shared_data_dir(const std::string& name) {
+  if (const char* shared = std::getenv("TAYNODE_SHARED_DATA")) return (std::filesystem::path(shared) / name).string();
+#ifdef TAYNODE_REPO_ROOT
+  return (std::filesystem::path(TAYNODE_REPO_ROOT) / ".." / "shared" / "data" / name).lexically_normal().string();
+#else
+  return "../shared/data/" + name;
+#endif
+}
+
+// The eval.json "training" object: {"iterations": …, "iterations_this_run": …, "median_ms_per_iteration":
+// …, "mean_nfe_forward": …, "mean_nfe_backward": …, "seconds": …}; `num` formats a number as JSON.
+template <class Num>
+std::string training_json(std::int64_t iterations, std::int64_t first, double median_ms, double nfe_forward,
+                          double nfe_backward, double seconds, Num num) {
+  return "{\"iterations\": " + std::to_string(iterations) + ", \"iterations_this_run\": " +
+         std::to_string(iterations - first) + ", \"median_ms_per_iteration\": " + num(median_ms) +
+         ", \"mean_nfe_forward\": " + num(nfe_forward) + ", \"mean_nfe_backward\": " + num(nfe_backward) +
+         ", \"seconds\": " + num(seconds) + "}";
+}
+
+// The closing line of a training loop (nothing when no iteration ran).
+inline void print_training_summary(std::int64_t iterations, std::int64_t first, double median_ms, double nfe_forward,
+                                   double nfe_backward, double seconds) {
+  if (iterations == 0) return;
+  std::printf("training: %lld iterations (from %lld), median %.1f ms/iteration, mean NFE forward %.1f backward %.1f, "
+              "%.1f s\n",
+              static_cast<long long>(iterations), static_cast<long long>(first), median_ms, nfe_forward, nfe_backward,
+              seconds);
 }
 
 }  // namespace run_report

@@ -162,11 +162,7 @@ int run(const Settings& s) {
   }
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
-  if (!times.empty())
-    std::printf("training: %lld iterations (from %lld), median %.1f ms/iteration, mean NFE forward %.1f backward %.1f, "
-                "%.1f s\n",
-                static_cast<long long>(it - first_it), static_cast<long long>(first_it), med_ms, all.mean(all.nfe_f),
-                all.mean(all.nfe_b), train_seconds);
+  print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);
 
   std::vector<EvalResult> evals;
   if (s.eval != "none") evals.push_back(evaluate(model, s.eval == "test" ? data.test : data.val, s, s.eval));
@@ -231,10 +227,9 @@ int run(const Settings& s) {
     f << "{\n  \"settings\": " << settings_json(s) << ",\n  \"data\": \"" << json_escape(data.description)
       << "\",\n  \"paper_split\": " << (data.paper_split ? "true" : "false") << ",\n  \"machine\": \""
       << json_escape(machine_description()) << "\",\n  \"finished\": \"" << now_utc()
-      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": {\"iterations\": " << it
-      << ", \"iterations_this_run\": " << (it - first_it) << ", \"median_ms_per_iteration\": " << num(med_ms)
-      << ", \"mean_nfe_forward\": " << num(all.mean(all.nfe_f)) << ", \"mean_nfe_backward\": "
-      << num(all.mean(all.nfe_b)) << ", \"seconds\": " << num(train_seconds) << "},\n  \"eval\": [";
+      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": "
+      << training_json(it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds, num)
+      << ",\n  \"eval\": [";
     for (std::size_t i = 0; i < evals.size(); ++i) f << (i ? ", " : "") << eval_json(evals[i]);
     f << "]\n}\n";
     write_file(out / "eval.json", f.str());
@@ -244,20 +239,11 @@ int run(const Settings& s) {
   return 0;
 }
 
-std::string default_data_dir() {
-  if (const char* shared = std::getenv("TAYNODE_SHARED_DATA")) return (fs::path(shared) / "miniboone").string();
-#ifdef TAYNODE_REPO_ROOT
-  return (fs::path(TAYNODE_REPO_ROOT) / ".." / "shared" / "data" / "miniboone").lexically_normal().string();
-#else
-  return "../shared/data/miniboone";
-#endif
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Settings s;
-  s.data_dir = default_data_dir();
+  s.data_dir = shared_data_dir("miniboone");
   CLI::App app{"FFJORD density estimation on MINIBOONE with a speed regularizer (Kelly et al. 2020, Table 4). "
                "Defaults: the paper's protocol (hidden 860,860, batch 1000, Adam lr 1e-3/1e-4/1e-5 from iterations "
                "0/9000/12750, 15000 iterations), except the training solver (RK4 on 4 steps; --solver dopri5 "

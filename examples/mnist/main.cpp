@@ -170,11 +170,7 @@ int run(const Settings& s) {
   }
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
-  if (!times.empty())
-    std::printf("training: %lld iterations (from %lld), median %.1f ms/iteration, mean NFE forward %.1f backward %.1f, "
-                "%.1f s\n",
-                static_cast<long long>(it - first_it), static_cast<long long>(first_it), med_ms, all.mean(all.nfe_f),
-                all.mean(all.nfe_b), train_seconds);
+  print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);
 
   // Evaluation.
   std::vector<EvalResult> evals;

@@ -147,11 +147,7 @@ int run(const Settings& s) {
   }
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
-  if (!times.empty())
-    std::printf("training: %lld iterations (from %lld), median %.1f ms/iteration, mean NFE forward %.1f backward %.1f, "
-                "%.1f s\n",
-                static_cast<long long>(it - first_it), static_cast<long long>(first_it), med_ms, all.mean(all.nfe_f),
-                all.mean(all.nfe_b), train_seconds);
+  print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);
 
   std::vector<EvalResult> evals;
   if (s.eval_split("train")) evals.push_back(evaluate(model, data, data.train, s, "train"));
@@ -194,10 +190,9 @@ int run(const Settings& s) {
     std::ostringstream f;
     f << "{\n  \"settings\": " << settings_json(s) << ",\n  \"data\": \"" << json_escape(data.description)
       << "\",\n  \"machine\": \"" << json_escape(machine_description()) << "\",\n  \"finished\": \"" << now_utc()
-      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": {\"iterations\": " << it
-      << ", \"iterations_this_run\": " << (it - first_it) << ", \"median_ms_per_iteration\": " << num(med_ms)
-      << ", \"mean_nfe_forward\": " << num(all.mean(all.nfe_f)) << ", \"mean_nfe_backward\": "
-      << num(all.mean(all.nfe_b)) << ", \"seconds\": " << num(train_seconds) << "},\n  \"eval\": [";
+      << "\",\n  \"wall_seconds\": " << num(wall) << ",\n  \"training\": "
+      << training_json(it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds, num)
+      << ",\n  \"eval\": [";
     for (std::size_t i = 0; i < evals.size(); ++i) f << (i ? ", " : "") << eval_json(evals[i]);
     f << "]\n}\n";
     write_file(out / "eval.json", f.str());
@@ -207,20 +202,11 @@ int run(const Settings& s) {
   return 0;
 }
 
-std::string default_data_dir() {
-  if (const char* shared = std::getenv("TAYNODE_SHARED_DATA")) return (fs::path(shared) / "physionet2012").string();
-#ifdef TAYNODE_REPO_ROOT
-  return (fs::path(TAYNODE_REPO_ROOT) / ".." / "shared" / "data" / "physionet2012").lexically_normal().string();
-#else
-  return "../shared/data/physionet2012";
-#endif
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Settings s;
-  s.data_dir = default_data_dir();
+  s.data_dir = shared_data_dir("physionet2012");
   CLI::App app{"A latent ODE on the PhysioNet 2012 ICU records with a speed regularizer (Kelly et al. 2020, "
                "Figure 4). Defaults: the reference's protocol (all 6400 training patients, batch 50, 3 samples, "
                "Adamax lr max(1e-2 0.999^i, 1e-3), 100 epochs, Dopri5 at rtol = atol = 1.4e-8), except that a "

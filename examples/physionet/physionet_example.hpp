@@ -447,15 +447,15 @@ inline taynode::SolveOptions<double> eval_options(const Settings& s) {
   return o;
 }
 
-// NFE of z' = f(z) from each row of z0 alone over [t0, t1] (Dopri5 at --eval-tol); summed.
-inline std::size_t per_trajectory_nfe(Model& model, const Mat& z0, double t0, double t1, const Settings& s,
+// NFE of z' = f(z) from each row of z0 alone over [t0, t1] (Dopri5 at --eval-tol); summed. ws1: a
+// workspace of batch 1 on the model's dynamics.
+inline std::size_t per_trajectory_nfe(const Mat& z0, double t0, double t1, const Settings& s,
                                       taynode::NetworkTaylor<double>& ws1) {
   std::size_t total = 0;
   for (Index b = 0; b < z0.rows(); ++b) {
     const Mat y0 = z0.row(b);
     total += taynode::solve(plain_rhs(ws1), y0, std::vector<double>{t0, t1}, taynode::Dopri5{}, eval_options(s)).stats.nfe;
   }
-  (void)model;
   return total;
 }
 
@@ -479,7 +479,7 @@ inline EvalResult evaluate(Model& model, const Data& d, const std::vector<std::s
     const auto enc =
         taynode::nn::recognition_forward(model.parts.recognition, batch.times, batch.values, batch.mask);
     const double t0 = batch.times.front(), t1 = batch.times.back();
-    nfe_traj += per_trajectory_nfe(model, enc.mean, t0, t1, s, ws1);
+    nfe_traj += per_trajectory_nfe(enc.mean, t0, t1, s, ws1);
     ++batches;
     if (!full) continue;
     auto rng = seeded_engine(s.seed, 0x6576u, std::int64_t(b0));
