@@ -126,6 +126,23 @@ void forward_figures(Index batch, int max_K) {
             1e6 * median_seconds<B>([&] { s.ws.ode_coefficients(T(0.5), s.z0, K); }), K});
 }
 
+// The same forward figures replayed from a captured graph (backend::Cuda::Graph): one launch
+// instead of one per kernel and GEMM.
+template <class B, class T>
+void graph_figures(Index batch, int max_K) {
+  const char *b = backend_name<B>(), *t = type_name<T>();
+  Setup<B, T> s(batch);
+  {
+    typename B::Graph g([&] { s.ws.evaluate(T(0.5), s.z0); });
+    report({"f_eval", b, t, "graph", batch, 1e6 * median_seconds<B>([&] { g.replay(); }), 1});
+  }
+  for (int K = 1; K <= max_K; ++K) {
+    typename B::Graph g([&] { s.ws.ode_coefficients(T(0.5), s.z0, K); });
+    report({"coefficients", b, t, "K=" + std::to_string(K) + " graph", batch,
+            1e6 * median_seconds<B>([&] { g.replay(); }), K});
+  }
+}
+
 template <class B, class T>
 void solve_figure(Index batch) {
   const char *b = backend_name<B>(), *t = type_name<T>();

@@ -3,6 +3,7 @@
 // on backend::Cpu, one thread, for the ratios, in the same scripts/gpu-check run:
 //   f_eval         one evaluation f(t, z)                      B = 100, 1000, 10000; float, double
 //   coefficients   all Taylor coefficients of z up to K = 1..6  (NetworkTaylor::ode_coefficients)
+//   (detail "graph": the same two replayed from a captured backend::Cuda::Graph)
 //   dopri5_solve   z(1) from z(0) with Dopri5 at rtol = atol = 1.4e-8 (NFE reported)
 //   training_step  ad::solve_gradient + an Adam step on the host + the device parameters refreshed:
 //                  RK4 × 4 and Dopri5 1e-5; none, R_2, R_3; backprop and adjoint (B = 100)
@@ -29,6 +30,7 @@ void device_figures(bool quick) {
   const std::vector<Index> batches = quick ? std::vector<Index>{100} : std::vector<Index>{100, 1000, 10000};
   for (Index batch : batches) {
     forward_figures<Cuda, T>(batch, 6);
+    graph_figures<Cuda, T>(batch, 6);
     solve_figure<Cuda, T>(batch);
   }
   training_figures<Cuda, T>(100);

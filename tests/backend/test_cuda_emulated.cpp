@@ -531,3 +531,59 @@ TEST_CASE("Optimizer updates launched on CudaEmulated equal backend::Cpu bit for
   compare_optimizers(nn::Adam<double>(lr), nn::Adam<double, Emu>(lr));
   compare_optimizers(nn::Adamax<double>(lr), nn::Adamax<double, Emu>(lr));
 }
+
+TEST_CASE("CudaEmulated graphs: capture records without running, replays run the frozen launches", "[backend][cuda]") {
+  auto net = networks<double>()[0].second;  // MNIST-shaped dynamics
+  const Index batch = 3, D = net.in_features();
+  const RowMatrix z = taynode_test::random_state<double>(batch, D, 31);
+  const RowMatrix z2 = taynode_test::random_state<double>(batch, D, 32);
+  NetworkTaylor<double, Emu> ws(net, 3, batch);
+  EMat zin = backend::to_backend<Emu>(z);
+  const RowMatrix f_z = backend::to_host<Emu>(ws.evaluate(0.6, zin));
+  const RowMatrix f_z2 = backend::to_host<Emu>(ws.evaluate(0.6, backend::to_backend<Emu>(z2)));
+  CHECK(f_z != f_z2);
+  SECTION("an evaluation") {
+    Emu::ConstView<double> out(nullptr, 0, 0);
+    Emu::Graph graph([&] { out = ws.evaluate(0.6, zin); });
+    CHECK(graph.operations() > 0);
+    CHECK(backend::to_host<Emu>(out) == f_z2);  // captured, not run: the workspace still holds f(z2)
+    graph.replay();
+    CHECK(backend::to_host<Emu>(out) == f_z);  // the same launches: identical bits
+    Emu::upload(z2.size(), z2.data(), zin.data());  // a new input, in place
+    graph.replay();
+    CHECK(backend::to_host<Emu>(out) == f_z2);
+  }
+  SECTION("Taylor coefficients up to K = 3") {
+    ws.ode_coefficients(0.3, zin, 3);
+    const RowMatrix d3 = backend::to_host<Emu>(ws.derivative(3));
+    ws.ode_coefficients(0.3, backend::to_backend<Emu>(z2), 3);
+    Emu::Graph graph([&] { ws.ode_coefficients(0.3, zin, 3); });
+    graph.replay();
+    CHECK(backend::to_host<Emu>(ws.derivative(3)) == d3);
+  }
+  SECTION("a synchronizing call fails the capture, which leaves nothing behind") {
+    try {
+      Emu::Graph graph([&] {
+        ws.evaluate(0.6, zin);
+        Emu::synchronize();
+      });
+      FAIL("the capture should have failed");
+    } catch (const cuda::Error& e) {
+      CHECK(e.api() == "cudaStreamSynchronize");
+      CHECK(std::string(e.what()).find("capturing") != std::string::npos);
+    }
+    CHECK(backend::to_host<Emu>(ws.evaluate(0.6, zin)) == f_z);  // runs directly again
+  }
+  SECTION("blocks given back during the capture stay reserved until the graph is gone") {
+    const long live = Pool::instance().live();
+    {
+      Emu::Graph graph([&] {
+        Emu::Buffer<double> scratch(1000);
+        Emu::fill(1000, 2.0, scratch.data());
+      });
+      CHECK(Pool::instance().live() == live + 1);  // held by the graph
+      graph.replay();                               // writes the held block: nobody else has it
+    }
+    CHECK(Pool::instance().live() == live);
+  }
+}

@@ -185,6 +185,46 @@ void solve_gradient() {
                         ad::solve_gradient(wsg, adjg, z0g, 0.0, 1.0, reg, Dopri5{}, tol, ad::Adjoint{}, loss));
 }
 
+// A captured graph of an evaluation and of a K = 3 coefficient pass replays to the direct results,
+// also after the input buffer is refilled in place (graph.hpp).
+void graphs() {
+  auto net = nn::mnist_dynamics<double>(6, 5);
+  fill_parameters(net, 21);
+  const Index batch = 3;
+  const Host<double> z = random_state<double>(batch, 6, 22), z2 = random_state<double>(batch, 6, 23);
+  NetworkTaylor<double, Cuda> ws(net, 3, batch);
+  auto zin = backend::to_backend<Cuda>(z);
+  const Host<double> f_z = backend::to_host<Cuda>(ws.evaluate(0.6, zin));
+  const Host<double> f_z2 = backend::to_host<Cuda>(ws.evaluate(0.6, backend::to_backend<Cuda>(z2)));
+  Cuda::ConstView<double> out(nullptr, 0, 0);
+  Cuda::Graph eval([&] { out = ws.evaluate(0.6, zin); });
+  eval.replay();
+  expect_close_matrix("graph evaluate", f_z, out);
+  Cuda::upload(z2.size(), z2.data(), zin.data());
+  eval.replay();
+  expect_close_matrix("graph evaluate, new input in place", f_z2, out);
+  ws.ode_coefficients(0.3, zin, 3);
+  const Host<double> d3 = backend::to_host<Cuda>(ws.derivative(3));
+  Cuda::Graph coefficients([&] { ws.ode_coefficients(0.3, zin, 3); });
+  coefficients.replay();
+  expect_close_matrix("graph coefficients K=3", d3, ws.derivative(3));
+  bool refused = false;
+  try {
+    Cuda::Graph bad([&] {
+      ws.evaluate(0.6, zin);
+      Cuda::synchronize();
+    });
+  } catch (const taynode::cuda::Error& e) {
+    refused = true;
+    std::printf("a synchronize while capturing: %s\n", e.what());
+  }
+  if (!refused) {
+    ++failures;
+    std::printf("FAILED graph: a synchronize while capturing was not refused\n");
+  }
+  expect_close_matrix("direct evaluate after a failed capture", f_z2, ws.evaluate(0.6, zin));
+}
+
 }  // namespace
 
 int main() {
@@ -202,16 +242,23 @@ int main() {
     std::printf("no CUDA device: skipped\n");
     return 77;
   }
-  try {
-    network_taylor<double>();
-    network_taylor<float>();
-    solve_dopri5();
-    solve_gradient();
-    Cuda::synchronize();
-  } catch (const std::exception& e) {
-    std::printf("FAILED with an exception: %s\n", e.what());
-    return 1;
-  }
+  // Each part on its own: an exception fails that part and the others still run.
+  auto part = [](const char* name, void (*body)()) {
+    const int before = failures;
+    try {
+      body();
+      Cuda::synchronize();
+    } catch (const std::exception& e) {
+      ++failures;
+      std::printf("FAILED %s with an exception: %s\n", name, e.what());
+    }
+    std::printf("%s: %s\n", name, failures == before ? "passed" : "FAILED");
+  };
+  part("NetworkTaylor double", network_taylor<double>);
+  part("NetworkTaylor float", network_taylor<float>);
+  part("Dopri5 solve", solve_dopri5);
+  part("solve_gradient", solve_gradient);
+  part("graphs", graphs);
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;
 }

@@ -26,6 +26,7 @@
 #include "taynode/backend/backend.hpp"
 #include "taynode/backend/cuda/emulated_runtime.hpp"
 #include "taynode/backend/cuda/error.hpp"
+#include "taynode/backend/cuda/graph.hpp"
 #include "taynode/backend/cuda/kernels.hpp"
 #include "taynode/backend/cuda/launch.hpp"
 #include "taynode/backend/cuda/pool.hpp"
@@ -39,6 +40,8 @@ namespace taynode::backend {
 template <class Runtime>
 struct CudaBackend {
   using Pool = cuda::Pool<Runtime>;
+  // Capture the backend calls of a piece of code once, replay them with one launch (graph.hpp).
+  using Graph = cuda::Graph<Runtime>;
 
   // Owning device storage from the pool (move-only; resize keeps no values).
   template <class T>

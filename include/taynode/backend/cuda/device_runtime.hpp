@@ -13,7 +13,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <string>
 #include <type_traits>
+#include <typeinfo>
 
 #include "taynode/backend/cuda/error.hpp"
 #include "taynode/backend/cuda/launch.hpp"
@@ -51,6 +53,7 @@ class Context {
   }
   ~Context() {
     if (cublas_) cublasDestroy(cublas_);
+    if (workspace_) cudaFree(workspace_);
     if (stream_) cudaStreamDestroy(stream_);
   }
   Context(const Context&) = delete;
@@ -62,9 +65,15 @@ class Context {
     check(cublasCreate(&cublas_), "cublasCreate", "context");
     check(cublasSetStream(cublas_, stream_), "cublasSetStream", "context");
     check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode", "context");
+    // cuBLAS's workspace given up front (32 MiB, NVIDIA's advice for Hopper), so no GEMM allocates
+    // one, also not while a graph is captured (cuda::Graph).
+    check(cudaMalloc(&workspace_, workspace_bytes), "cudaMalloc", "context (cuBLAS workspace)");
+    check(cublasSetWorkspace(cublas_, workspace_, workspace_bytes), "cublasSetWorkspace", "context");
   }
+  static constexpr std::size_t workspace_bytes = std::size_t(32) << 20;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  void* workspace_ = nullptr;
 };
 
 struct DeviceRuntime {
@@ -103,8 +112,56 @@ struct DeviceRuntime {
   template <class Body>
   static void launch(Dim grid, Dim block, const Body& body, const char* op) {
     static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
+    // Clear an error another library left behind: cuBLAS's first small GEMMs on an H200 left
+    // cudaErrorInvalidDeviceFunction as the last error while returning success, which the check
+    // below then blamed on our launch (seen 2026-11-30). Our own calls are checked where made, and
+    // a kernel fault is sticky (it shows again at the next synchronizing call), so nothing of ours
+    // is lost.
+    (void)cudaGetLastError();
     detail::run_body<<<dim3(grid.x, grid.y), dim3(block.x, block.y), 0, Context::current().stream()>>>(body);
-    check(cudaGetLastError(), "cudaLaunchKernel", op);
+    const cudaError_t status = cudaGetLastError();
+    if (status != cudaSuccess)
+      throw Error("cudaLaunchKernel", std::string(cudaGetErrorString(status)) + ", kernel " + typeid(Body).name(), op);
+  }
+
+  // Graph capture (cuda::Graph) on this thread's stream. Relaxed mode: cuBLAS may still query
+  // the device while capturing; a synchronize or host copy on the stream still fails the capture.
+  struct CapturedGraph {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+  };
+  static void begin_capture(const char* op) {
+    check(cudaStreamBeginCapture(Context::current().stream(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture",
+          op);
+  }
+  static CapturedGraph end_capture(const char* op) {
+    CapturedGraph g;
+    check(cudaStreamEndCapture(Context::current().stream(), &g.graph), "cudaStreamEndCapture", op);
+    const cudaError_t status = cudaGraphInstantiate(&g.exec, g.graph, 0);
+    if (status != cudaSuccess) {
+      cudaGraphDestroy(g.graph);
+      check(status, "cudaGraphInstantiate", op);
+    }
+    return g;
+  }
+  static void abort_capture() noexcept {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(Context::current().stream(), &g);
+    if (g) cudaGraphDestroy(g);
+    (void)cudaGetLastError();  // the capture's failure was reported by the call that caused it
+  }
+  static void replay(const CapturedGraph& g, const char* op) {
+    check(cudaGraphLaunch(g.exec, Context::current().stream()), "cudaGraphLaunch", op);
+  }
+  static void destroy(CapturedGraph& g) noexcept {
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+    if (g.graph) cudaGraphDestroy(g.graph);
+    g = {};
+  }
+  static std::size_t operations(const CapturedGraph& g) {
+    std::size_t n = 0;
+    check(cudaGraphGetNodes(g.graph, nullptr, &n), "cudaGraphGetNodes", "Graph::operations");
+    return n;
   }
 
   // Column-major C(m×n) = α·op(A)·op(B) + β·C.

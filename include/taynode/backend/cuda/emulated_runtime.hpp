@@ -9,12 +9,18 @@
 //    emulated coordinates, after the device's geometry checks;
 //  * gemm: a straightforward column-major GEMM with cuBLAS's signature and argument checks
 //    (cublasDgemm/cublasSgemm: transa, transb, m, n, k, α, A, lda, B, ldb, β, C, ldc; β = 0: C is
-//    not read).
+//    not read);
+//  * graph capture (cuda::Graph): launches, GEMMs and device copies are recorded as closures with
+//    their arguments frozen instead of run, and a replay runs them in order; a host transfer or a
+//    synchronize while capturing fails as on a device.
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "taynode/backend/cuda/error.hpp"
 #include "taynode/backend/cuda/launch.hpp"
@@ -32,10 +38,42 @@ struct EmulatedRuntime {
   static void release(void* p) noexcept { std::free(p); }
   static void on_acquire(void* p, std::size_t bytes) { std::memset(p, 0xFF, bytes); }
 
-  static void to_device(void* dst, const void* src, std::size_t bytes, const char*) { copy(dst, src, bytes); }
-  static void to_host(void* dst, const void* src, std::size_t bytes, const char*) { copy(dst, src, bytes); }
-  static void device_to_device(void* dst, const void* src, std::size_t bytes, const char*) { copy(dst, src, bytes); }
-  static void synchronize(const char*) {}
+  static void to_device(void* dst, const void* src, std::size_t bytes, const char* op) {
+    not_while_capturing("cudaMemcpyAsync", op);
+    copy(dst, src, bytes);
+  }
+  static void to_host(void* dst, const void* src, std::size_t bytes, const char* op) {
+    not_while_capturing("cudaMemcpyAsync", op);
+    copy(dst, src, bytes);
+  }
+  static void device_to_device(void* dst, const void* src, std::size_t bytes, const char*) {
+    run_or_record([=] { copy(dst, src, bytes); });
+  }
+  static void synchronize(const char* op) { not_while_capturing("cudaStreamSynchronize", op); }
+
+  // Graph capture: the recorded operations, in stream order.
+  struct CapturedGraph {
+    std::vector<std::function<void()>> operations;
+  };
+  static void begin_capture(const char* op) {
+    not_while_capturing("cudaStreamBeginCapture", op);
+    recording() = new CapturedGraph;
+  }
+  static CapturedGraph end_capture(const char*) {
+    CapturedGraph g = std::move(*recording());
+    abort_capture();
+    return g;
+  }
+  static void abort_capture() noexcept {
+    delete recording();
+    recording() = nullptr;
+  }
+  static void replay(const CapturedGraph& g, const char* op) {
+    not_while_capturing("cudaGraphLaunch", op);
+    for (const auto& f : g.operations) f();
+  }
+  static void destroy(CapturedGraph&) noexcept {}
+  static std::size_t operations(const CapturedGraph& g) { return g.operations.size(); }
 
   template <class Body>
   static void launch(Dim grid, Dim block, const Body& body, const char* op) {
@@ -43,12 +81,13 @@ struct EmulatedRuntime {
     if (grid.x == 0 || grid.y == 0 || block.x == 0 || block.y == 0 || block.x * block.y > max_threads_per_block ||
         grid.x > max_grid_x || grid.y > max_grid_y)
       throw Error("cudaLaunchKernel", "invalid configuration argument", op);
-    const Body copy = body;  // the device receives its own copy
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx)
-        for (unsigned ty = 0; ty < block.y; ++ty)
-          for (unsigned tx = 0; tx < block.x; ++tx)
-            copy(ThreadIndex{bx, by, tx, ty, block.x, block.y, grid.x, grid.y});
+    run_or_record([grid, block, copy = body] {  // the device receives its own copy
+      for (unsigned by = 0; by < grid.y; ++by)
+        for (unsigned bx = 0; bx < grid.x; ++bx)
+          for (unsigned ty = 0; ty < block.y; ++ty)
+            for (unsigned tx = 0; tx < block.x; ++tx)
+              copy(ThreadIndex{bx, by, tx, ty, block.x, block.y, grid.x, grid.y});
+    });
   }
 
   // Column-major C(m×n) = α·op(A)·op(B) + β·C, cuBLAS's checks and conventions.
@@ -60,19 +99,36 @@ struct EmulatedRuntime {
     if (m < 0 || n < 0 || k < 0 || lda < at_least(trans_a ? k : m) || ldb < at_least(trans_b ? n : k) ||
         ldc < at_least(m))
       throw Error(api, "CUBLAS_STATUS_INVALID_VALUE", op);
-    for (Index j = 0; j < n; ++j)
-      for (Index i = 0; i < m; ++i) {
-        T s = T(0);
-        for (Index l = 0; l < k; ++l)
-          s += (trans_a ? a[l + i * lda] : a[i + l * lda]) * (trans_b ? b[j + l * ldb] : b[l + j * ldb]);
-        T& out = c[i + j * ldc];
-        out = beta == T(0) ? alpha * s : alpha * s + beta * out;
-      }
+    run_or_record([=] {
+      for (Index j = 0; j < n; ++j)
+        for (Index i = 0; i < m; ++i) {
+          T s = T(0);
+          for (Index l = 0; l < k; ++l)
+            s += (trans_a ? a[l + i * lda] : a[i + l * lda]) * (trans_b ? b[j + l * ldb] : b[l + j * ldb]);
+          T& out = c[i + j * ldc];
+          out = beta == T(0) ? alpha * s : alpha * s + beta * out;
+        }
+    });
   }
 
  private:
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes) std::memcpy(dst, src, bytes);
+  }
+  // The graph this thread is capturing into (null: none).
+  static CapturedGraph*& recording() {
+    thread_local CapturedGraph* g = nullptr;
+    return g;
+  }
+  template <class F>
+  static void run_or_record(F&& f) {
+    if (recording())
+      recording()->operations.emplace_back(std::forward<F>(f));
+    else
+      f();
+  }
+  static void not_while_capturing(const char* api, const char* op) {
+    if (recording()) throw Error(api, "operation not permitted when stream is capturing", op);
   }
 };
 

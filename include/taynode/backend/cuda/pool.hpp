@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <map>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace taynode::cuda {
@@ -55,8 +56,23 @@ class Pool {
   void give_back(void* p, std::size_t bytes) noexcept {
     if (!p) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    free_[bucket(bytes)].push_back(p);
     --live_;
+    if (hold_) {
+      try {
+        hold_->emplace_back(p, bytes);
+        ++live_;  // still in use: by the graph being captured
+        return;
+      } catch (...) {  // no memory for the list: the block is leaked rather than reused unsafely
+        return;
+      }
+    }
+    free_[bucket(bytes)].push_back(p);
+  }
+  // While a graph is captured (cuda::Graph), blocks given back go to `list` instead of the free
+  // lists: the graph's replays still use them. nullptr ends it.
+  void hold(std::vector<std::pair<void*, std::size_t>>* list) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hold_ = list;
   }
   // Return every cached block to the runtime.
   void trim() noexcept {
@@ -73,6 +89,7 @@ class Pool {
   Pool() = default;
   std::mutex mutex_;
   std::map<std::size_t, std::vector<void*>> free_;
+  std::vector<std::pair<void*, std::size_t>>* hold_ = nullptr;
   long runtime_allocations_ = 0, live_ = 0;
 };
 
