@@ -132,13 +132,14 @@ template <class B, class T>
 void graph_figures(Index batch, int max_K) {
   const char *b = backend_name<B>(), *t = type_name<T>();
   Setup<B, T> s(batch);
+  auto nodes = [](const typename B::Graph& g) { return " (" + std::to_string(g.operations()) + " nodes)"; };
   {
     typename B::Graph g([&] { s.ws.evaluate(T(0.5), s.z0); });
-    report({"f_eval", b, t, "graph", batch, 1e6 * median_seconds<B>([&] { g.replay(); }), 1});
+    report({"f_eval", b, t, "graph" + nodes(g), batch, 1e6 * median_seconds<B>([&] { g.replay(); }), 1});
   }
   for (int K = 1; K <= max_K; ++K) {
     typename B::Graph g([&] { s.ws.ode_coefficients(T(0.5), s.z0, K); });
-    report({"coefficients", b, t, "K=" + std::to_string(K) + " graph", batch,
+    report({"coefficients", b, t, "K=" + std::to_string(K) + " graph" + nodes(g), batch,
             1e6 * median_seconds<B>([&] { g.replay(); }), K});
   }
 }

@@ -3,7 +3,7 @@
 // on backend::Cpu, one thread, for the ratios, in the same scripts/gpu-check run:
 //   f_eval         one evaluation f(t, z)                      B = 100, 1000, 10000; float, double
 //   coefficients   all Taylor coefficients of z up to K = 1..6  (NetworkTaylor::ode_coefficients)
-//   (detail "graph": the same two replayed from a captured backend::Cuda::Graph)
+//   (detail "graph (N nodes)": the same two replayed from a captured backend::Cuda::Graph of N nodes)
 //   dopri5_solve   z(1) from z(0) with Dopri5 at rtol = atol = 1.4e-8 (NFE reported)
 //   training_step  ad::solve_gradient + an Adam step on the host + the device parameters refreshed:
 //                  RK4 × 4 and Dopri5 1e-5; none, R_2, R_3; backprop and adjoint (B = 100)

@@ -1,6 +1,7 @@
 // backend::Cuda on a GPU against backend::Cpu: NetworkTaylor on the three paper dynamics (MNIST,
-// latent ODE, FFJORD/ConcatSquash), K = 0..6, float and double; a Dopri5 solve; solve_gradient
-// (R_2, backprop on an RK4 grid and the adjoint with Dopri5). Within 1e-12 relative to the
+// latent ODE, FFJORD/ConcatSquash), K = 0..6, float and double; a Dopri5 solve; solve_gradient on
+// the three dynamics, float and double (R_2 and the gradients: backprop on an RK4 grid, the adjoint
+// with Dopri5 in double and on the grid in float); graph capture and replay. Within 1e-12 relative to the
 // largest entry in double and 1e-5 in float (GEMM and reduction orders and the device libm differ
 // from the host's). Exit code 77 (ctest: skipped) when there is no usable device. The same code
 // runs on the host emulation in tests/backend/test_cuda_emulated.cpp; this TU also proves that
@@ -129,60 +130,81 @@ void solve_dopri5() {
   }
 }
 
+template <class T>
 struct Loss {
-  Host<double> w;
-  Host<double> z1_bar_of(const Host<double>& z1) const {
-    return w.cwiseProduct((1 - z1.array().tanh().square()).matrix());
-  }
-  void operator()(const Host<double>& z1, const Eigen::VectorXd&, Host<double>& z1_bar, Eigen::VectorXd& r1_bar) const {
+  Host<T> w;
+  Host<T> z1_bar_of(const Host<T>& z1) const { return w.cwiseProduct((1 - z1.array().tanh().square()).matrix()); }
+  void operator()(const Host<T>& z1, const Eigen::Matrix<T, Eigen::Dynamic, 1>&, Host<T>& z1_bar,
+                  Eigen::Matrix<T, Eigen::Dynamic, 1>& r1_bar) const {
     z1_bar = z1_bar_of(z1);
-    r1_bar.setConstant(0.7);
+    r1_bar.setConstant(T(0.7));
   }
-  void operator()(const Cuda::Matrix<double>& z1, const Cuda::Matrix<double>&, Cuda::Matrix<double>& z1_bar,
-                  Cuda::Matrix<double>& r1_bar) const {
-    const Host<double> zb = z1_bar_of(backend::to_host<Cuda>(z1));
+  void operator()(const Cuda::Matrix<T>& z1, const Cuda::Matrix<T>&, Cuda::Matrix<T>& z1_bar,
+                  Cuda::Matrix<T>& r1_bar) const {
+    const Host<T> zb = z1_bar_of(backend::to_host<Cuda>(z1));
     Cuda::upload(zb.size(), zb.data(), z1_bar.data());
-    Cuda::fill(r1_bar.size(), 0.7, r1_bar.data());
+    Cuda::fill(r1_bar.size(), T(0.7), r1_bar.data());
   }
 };
 
-template <class G1, class G2>
+template <class T, class G1, class G2>
 void expect_close_gradient(const std::string& tag, const G1& cpu, const G2& gpu) {
   expect_close_matrix(tag + " z1", cpu.z1, gpu.z1);
-  expect_close_matrix(tag + " r1", cpu.r1, gpu.r1);
+  expect_close_matrix(tag + " R_2 (r1)", cpu.r1, gpu.r1);
   expect_close_matrix(tag + " z0_bar", cpu.z0_bar, gpu.z0_bar);
-  std::vector<const double*> pc, pg;
+  std::vector<const T*> pc, pg;
   std::vector<Index> n;
   nn::for_each_parameter(cpu.theta_bar, [&](const auto& p) {
     pc.push_back(p.data());
     n.push_back(p.size());
   });
   nn::for_each_parameter(gpu.theta_bar, [&](const auto& p) { pg.push_back(p.data()); });
+  if (pc.size() != pg.size() || pc.empty()) {
+    ++failures;
+    std::printf("FAILED %s: parameter gradients missing\n", tag.c_str());
+  }
   for (std::size_t i = 0; i < pc.size() && i < pg.size(); ++i)
     expect_close(tag + " theta_bar[" + std::to_string(i) + "]", pc[i], pg[i], n[i]);
 }
 
+// R_2 and the gradients of a loss through a solve, on the three paper dynamics: backprop on an RK4
+// grid, and the adjoint (double: Dopri5 at 1e-7; float: on the RK4 grid, since an adaptive float
+// solve near its precision may take other steps on the two backends).
+template <class T>
 void solve_gradient() {
-  auto net = nn::ffjord_dynamics<double>(3, {5, 4});
-  fill_parameters(net, 13);
-  const Index batch = 3, D = net.in_features();
-  const Host<double> z0 = random_state<double>(batch, D, 11);
-  const Loss loss{random_state<double>(batch, D, 12)};
-  NetworkTaylor<double> ws(net, 3, batch);
-  NetworkTaylor<double, Cuda> wsg(net, 3, batch);
-  ad::NetworkAdjoint<double> adj(ws);
-  ad::NetworkAdjoint<double, Cuda> adjg(wsg);
-  const auto z0g = backend::to_backend<Cuda>(z0);
-  const ad::TaylorRegularizer<double> reg{2, 0.5};
-  SolveOptions<double> grid;
-  grid.fixed_steps = 3;
-  SolveOptions<double> tol;
-  tol.rtol = tol.atol = 1e-7;
-  expect_close_gradient("backprop RK4", ad::solve_gradient(ws, adj, z0, 0.0, 1.0, reg, RK4{}, grid, ad::Backprop{}, loss),
-                        ad::solve_gradient(wsg, adjg, z0g, 0.0, 1.0, reg, RK4{}, grid, ad::Backprop{}, loss));
-  expect_close_gradient("adjoint Dopri5",
-                        ad::solve_gradient(ws, adj, z0, 0.0, 1.0, reg, Dopri5{}, tol, ad::Adjoint{}, loss),
-                        ad::solve_gradient(wsg, adjg, z0g, 0.0, 1.0, reg, Dopri5{}, tol, ad::Adjoint{}, loss));
+  std::vector<std::pair<std::string, nn::Sequential<T>>> nets;
+  nets.emplace_back("mnist", nn::mnist_dynamics<T>(5, 4));
+  nets.emplace_back("latent", nn::latent_ode_dynamics<T>(4, 6, 2));
+  nets.emplace_back("ffjord", nn::ffjord_dynamics<T>(3, {5, 4}));
+  unsigned seed = 13;
+  for (auto& [name, net] : nets) {
+    fill_parameters(net, seed++);
+    const std::string tag = name + (sizeof(T) == 8 ? " double " : " float ");
+    const Index batch = 3, D = net.in_features();
+    const Host<T> z0 = random_state<T>(batch, D, 11);
+    const Loss<T> loss{random_state<T>(batch, D, 12)};
+    NetworkTaylor<T> ws(net, 3, batch);
+    NetworkTaylor<T, Cuda> wsg(net, 3, batch);
+    ad::NetworkAdjoint<T> adj(ws);
+    ad::NetworkAdjoint<T, Cuda> adjg(wsg);
+    const auto z0g = backend::to_backend<Cuda>(z0);
+    const ad::TaylorRegularizer<T> reg{2, T(0.5)};
+    SolveOptions<T> grid;
+    grid.fixed_steps = 3;
+    SolveOptions<T> tol;
+    tol.rtol = tol.atol = T(1e-7);
+    expect_close_gradient<T>(tag + "backprop RK4",
+                             ad::solve_gradient(ws, adj, z0, T(0), T(1), reg, RK4{}, grid, ad::Backprop{}, loss),
+                             ad::solve_gradient(wsg, adjg, z0g, T(0), T(1), reg, RK4{}, grid, ad::Backprop{}, loss));
+    if constexpr (sizeof(T) == 8)
+      expect_close_gradient<T>(tag + "adjoint Dopri5",
+                               ad::solve_gradient(ws, adj, z0, T(0), T(1), reg, Dopri5{}, tol, ad::Adjoint{}, loss),
+                               ad::solve_gradient(wsg, adjg, z0g, T(0), T(1), reg, Dopri5{}, tol, ad::Adjoint{}, loss));
+    else
+      expect_close_gradient<T>(tag + "adjoint RK4",
+                               ad::solve_gradient(ws, adj, z0, T(0), T(1), reg, RK4{}, grid, ad::Adjoint{}, loss),
+                               ad::solve_gradient(wsg, adjg, z0g, T(0), T(1), reg, RK4{}, grid, ad::Adjoint{}, loss));
+  }
 }
 
 // A captured graph of an evaluation and of a K = 3 coefficient pass replays to the direct results,
@@ -257,7 +279,8 @@ int main() {
   part("NetworkTaylor double", network_taylor<double>);
   part("NetworkTaylor float", network_taylor<float>);
   part("Dopri5 solve", solve_dopri5);
-  part("solve_gradient", solve_gradient);
+  part("solve_gradient double", solve_gradient<double>);
+  part("solve_gradient float", solve_gradient<float>);
   part("graphs", graphs);
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;

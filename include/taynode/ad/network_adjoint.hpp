@@ -133,7 +133,13 @@ class NetworkAdjoint {
   std::size_t gradient_arrays() const { return arrays_.size(); }
   const T* gradient_data(std::size_t i) const { return arrays_.at(i).data; }
   Index gradient_size(std::size_t i) const { return arrays_.at(i).size; }
-  T t_bar() const { return t_bar_; }
+  // ∂L/∂t, accumulated in backend memory (a device backend would otherwise copy a scalar back,
+  // and wait for the device, in every VJP): read back here only.
+  T t_bar() const {
+    T v;
+    Backend::download(1, t_bar_.data(), &v);
+    return v;
+  }
 
   // VJP of f(t, z), after ws.evaluate(t, z): L = Σ f̄ ⊙ f.
   void dynamics(T t, const Input& f_bar, bool accumulate = false) {
@@ -251,7 +257,7 @@ class NetworkAdjoint {
     }
     if (!accumulate) {
       zero_gradient();
-      t_bar_ = T(0);
+      Backend::fill(1, T(0), t_bar_.data());
     }
   }
   // The reverse of an order-1 push with t held fixed (ws.jvp), its output cotangents seeded.
@@ -262,7 +268,13 @@ class NetworkAdjoint {
     parameters(1, ts);
   }
   // The time enters only through its coefficients t_0 = t (every order) and t_1 (fixed): keep t̄_0.
-  void add_t_bar(T v) { t_bar_ += v; }
+  // t̄ += Σ_i Σ_j x(i, j)·v_j (x rows × cols, v at increment incv): row dots by a GEMM, then their
+  // sum added in row order (deterministic, no copy to the host).
+  void add_t_bar(Index rows, Index cols, const T* x, Index ldx, const T* v, Index incv) {
+    if (row_dots_.size() < std::size_t(rows)) row_dots_.resize(std::size_t(rows));
+    Backend::gemm_nn(rows, 1, cols, x, ldx, v, incv, row_dots_.data(), 1, T(1), T(0));
+    Backend::column_sums(rows, 1, T(1), row_dots_.data(), 1, t_bar_.data(), 1);
+  }
 
   // Adjoint of pass k: layers last to first, each layer's adjoint step of order k.
   void reverse_pass(int k, TimeSeries<T> t) {
@@ -279,7 +291,7 @@ class NetworkAdjoint {
               linear_input_adjoint_step(k, a.out, p.w, p.ldw, xb);
             } else if constexpr (std::is_same_v<L, nn::ConcatLinear<T>>) {
               linear_input_adjoint_step(k, a.out, p.w + 1, p.ldw, xb);
-              if (k == 0) add_t_bar(concat_time_linear_time_adjoint(k, a.out, p.w, p.ldw));
+              if (k == 0) add_t_bar(a.out.rows(), a.out.cols(), a.out.coefficient(0), a.out.cols(), p.w, p.ldw);
             } else if constexpr (std::is_same_v<L, nn::ConcatSquash<T>>) {
               concat_squash_adjoint_step(k, t, l, xb);
             } else if constexpr (std::is_same_v<L, nn::Sigmoid>) {
@@ -305,7 +317,7 @@ class NetworkAdjoint {
     const Index rows = a.out.rows(), out = a.out.cols();
     const T* yb = a.out.coefficient(k);
     if (tk != T(0)) Backend::column_sums(rows, out, tk, yb, out, g.tw, Index(1));
-    if (k == 0) add_t_bar(Backend::sum_of_products(rows, out, yb, out, p.tw, Index(1)));
+    if (k == 0) add_t_bar(rows, out, yb, out, p.tw, Index(1));
     product_broadcast_row_adjoint_step(k, ws_->layer_aux1(l), ws_->layer_gate_s(l), a.aux1, a.gate_s, a.out);
     sigmoid_adjoint_step(k, ws_->layer_gate_u(l), ws_->layer_gate_s(l), ws_->layer_gate_e(l), a.gate_u, a.gate_s,
                          a.gate_e);
@@ -313,7 +325,7 @@ class NetworkAdjoint {
     if (tk != T(0)) Backend::axpy(out, tk, ub, g.gw);
     if (k == 0) {
       Backend::axpy(out, T(1), ub, g.gb);
-      add_t_bar(Backend::sum_of_products(Index(1), out, ub, out, p.gw, Index(1)));
+      add_t_bar(Index(1), out, ub, out, p.gw, Index(1));
     }
     linear_input_adjoint_step(k, a.aux1, p.w, p.ldw, xb);
   }
@@ -346,7 +358,13 @@ class NetworkAdjoint {
   std::vector<LayerGradient> grads_;
   std::vector<LayerAdjoint> adj_;
   SeriesType input_bar_;
-  T t_bar_ = T(0);
+  typename Backend::template Buffer<T> t_bar_{zero_scalar()};  // ∂L/∂t (one element)
+  typename Backend::template Buffer<T> row_dots_;               // scratch of add_t_bar
+  static typename Backend::template Buffer<T> zero_scalar() {
+    typename Backend::template Buffer<T> b(1);
+    Backend::fill(1, T(0), b.data());
+    return b;
+  }
 };
 
 // Forward and backward in one call: the workspace runs the forward pass, adj the reverse.

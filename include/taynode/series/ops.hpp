@@ -154,11 +154,31 @@ void concat_time_step(int k, TimeSeries<T> t, const Series<T, B>& x, Series<T, B
 // softplus_step(k, u, y, s, e); sin_step(k, u, y, c); …). Where the backend has a vectorized
 // value function NAME_values (backend.hpp), coefficient 0 comes from it.
 
+namespace detail {
+// The functions whose coefficient 0 comes from the backend's value function (every SeriesBackend
+// has these five, backend.hpp). A fixed list, not a `requires` test of B: nvcc's device pass
+// answered such a test differently from its host pass, so host code launched the kernels of
+// backend::Cuda's double value functions that the device pass had never compiled or registered
+// ("invalid device function" on an H200, 2026-11-30; tests/cuda/check_kernel_registration.sh).
+template <class Step>
+inline constexpr bool backend_values = false;
+template <>
+inline constexpr bool backend_values<rules::steps::sigmoid> = true;
+template <>
+inline constexpr bool backend_values<rules::steps::tanh> = true;
+template <>
+inline constexpr bool backend_values<rules::steps::softplus> = true;
+template <>
+inline constexpr bool backend_values<rules::steps::exp> = true;
+template <>
+inline constexpr bool backend_values<rules::steps::log> = true;
+}  // namespace detail
+
 #define TAYNODE_SERIES_UNARY(NAME, AUX, STEP)                                                              \
   template <class T, class B, class... Aux>                                                                \
     requires(sizeof...(Aux) == AUX && (std::is_same_v<Aux, Series<T, B>> && ...))                         \
   void NAME##_step(int k, const Series<T, B>& u, Series<T, B>& y, Aux&... aux) {                          \
-    if constexpr (requires { B::NAME##_values(u.size(), u.coefficient(0), y.coefficient(0), aux.coefficient(0)...); }) \
+    if constexpr (detail::backend_values<rules::steps::NAME>)                                              \
       if (k == 0) return B::NAME##_values(u.size(), u.coefficient(0), y.coefficient(0), aux.coefficient(0)...); \
     detail::apply_rule(k, rules::steps::NAME{}, {&u}, y, aux...);                                          \
   }
