@@ -1,9 +1,11 @@
 #pragma once
 // The figures of benchmarks/cuda (see gpu_bench.cu), written once over the backend: gpu_bench.cu
 // runs them on backend::Cuda (nvcc), cpu_half.cpp on backend::Cpu (g++ at -O3, as a user builds a
-// CPU hot loop: Eigen in nvcc-compiled host code ran 3-5x slower here, which would flatter every
-// ratio). Two executables, not two TUs of one: Eigen's inline functions compiled with different
-// vector flags in one program violate the ODR (it crashed).
+// CPU hot loop: the nvcc-compiled host code, built without -march flags (SSE2 Eigen kernels), ran
+// 3-5x slower here, which would flatter every ratio). Two executables, not two TUs of one: Eigen's
+// inline functions compiled with different vector flags in one program violate the ODR (it
+// crashed); a program mixing nvcc and g++ TUs must give both the same host flags
+// (-Xcompiler -march=… for nvcc).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -113,14 +113,42 @@ void linear(const Series<T, B>& x, const T* w, Index ldw, const T* bias, Series<
   if (bias) B::add_row(y.rows(), y.cols(), T(1), bias, Index(1), y.coefficient(0), y.cols());
 }
 
+// C(r, j) += α·b_j + (α·t_k)·w_t(j): the bias and the time column of a ConcatLinear layer in one
+// pass (w_t at stride ldw; b may be null), in the order of the two add_rows it replaces.
+template <class T>
+struct AddBiasTimeKernel {
+  T* c;
+  Index ldc;
+  const T* b;
+  const T* w_t;
+  Index ldw;
+  T alpha, alpha_t;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index j) const {
+    T v = c[r * ldc + j];
+    if (b) v = v + alpha * b[j];
+    v = v + alpha_t * w_t[j * ldw];
+    c[r * ldc + j] = v;
+  }
+};
+
 // y = [t, x] Wᵀ + b with the time column first, without forming [t, x]: W = [w_t | W_x] (out × (in+1)),
 //   y_k = x_k W_xᵀ + t_k·w_t (+ b for k = 0), and t_k = 0 for k ≥ 2.
+// A device backend adds b and t_k·w_t in one kernel (each launch costs more than the work here);
+// a host backend keeps Eigen's two vectorized passes.
 template <class T, class B>
 void concat_time_linear_coefficient(int k, TimeSeries<T> t, const Series<T, B>& x, const T* w, Index ldw,
                                     const T* bias, Index out, T alpha, T* dst, Index ldd) {
   assert(ldw >= x.cols() + 1);
-  linear_coefficient(k, x, w + 1, ldw, bias, out, alpha, dst, ldd);
   const T tk = t.coefficient(k);
+  if constexpr (!backend::eigen_host<B>) {
+    if (tk != T(0)) {
+      B::gemm_nt(x.rows(), out, x.cols(), x.coefficient(k), x.cols(), w + 1, ldw, dst, ldd, alpha, T(0));
+      B::for_each_2d(x.rows(), out,
+                     AddBiasTimeKernel<T>{dst, ldd, k == 0 ? bias : nullptr, w, ldw, alpha, alpha * tk});
+      return;
+    }
+  }
+  linear_coefficient(k, x, w + 1, ldw, bias, out, alpha, dst, ldd);
   if (tk != T(0)) B::add_row(x.rows(), out, alpha * tk, w, ldw, dst, ldd);
 }
 template <class T, class B>
