@@ -112,11 +112,9 @@ struct DeviceRuntime {
   template <class Body>
   static void launch(Dim grid, Dim block, const Body& body, const char* op) {
     static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
-    // Clear an error another library left behind: cuBLAS's first small GEMMs on an H200 left
-    // cudaErrorInvalidDeviceFunction as the last error while returning success, which the check
-    // below then blamed on our launch (seen 2026-11-30). Our own calls are checked where made, and
-    // a kernel fault is sticky (it shows again at the next synchronizing call), so nothing of ours
-    // is lost.
+    // Clear an error a call outside the backend may have left pending, so the check below reports
+    // this launch's own. Our own calls are checked where made, and a kernel fault is sticky (it
+    // shows again at the next synchronizing call), so nothing of ours is lost.
     (void)cudaGetLastError();
     detail::run_body<<<dim3(grid.x, grid.y), dim3(block.x, block.y), 0, Context::current().stream()>>>(body);
     const cudaError_t status = cudaGetLastError();
