@@ -22,4 +22,5 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/taynodeConfigVersio
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/taynodeConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/taynodeConfigVersion.cmake
+              ${CMAKE_CURRENT_LIST_DIR}/taynode_instances.cmake
         DESTINATION ${TAYNODE_INSTALL_CMAKEDIR})

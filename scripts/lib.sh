@@ -15,7 +15,7 @@ TAYNODE_BUILD_TYPE="${TAYNODE_BUILD_TYPE:-Release}"
 
 # What the build needs, and what it uses when present (Boost.Odeint: optional benchmark baseline).
 TAYNODE_REQUIRED_PACKAGES=(cmake make g++ libeigen3-dev catch2 libbenchmark-dev libcli11-dev gnuplot-nox)
-TAYNODE_OPTIONAL_PACKAGES=(libboost-dev)
+TAYNODE_OPTIONAL_PACKAGES=(libboost-dev libopenmpi-dev openmpi-bin)
 
 taynode_log() { printf '[taynode] %s\n' "$*" >&2; }
 taynode_die() { taynode_log "error: $*"; exit 1; }
@@ -61,7 +61,7 @@ taynode_setup() {
     printf '  sudo apt-get install -y --no-install-recommends %s\n' "${missing[*]}" >&2
     exit 1
   else
-    taynode_log "optional package(s) not installed (some benchmark baselines are skipped): ${missing_optional[*]}"
+    taynode_log "optional package(s) not installed (some benchmark baselines, or the MPI tests, are skipped): ${missing_optional[*]}"
     taynode_log "  sudo apt-get install -y --no-install-recommends ${missing_optional[*]}"
   fi
 }

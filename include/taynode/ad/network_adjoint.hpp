@@ -62,55 +62,9 @@ class NetworkAdjoint {
   using Input = backend::InputMatrix<Backend, T>;
 
   // Cotangent storage shaped like the workspace's series; ws (and its network) must outlive this.
-  explicit NetworkAdjoint(const Workspace& ws) : ws_(&ws), grad_(ws.network()) {
-    const auto& net = ws.network();
-    const int K = ws.max_order();
-    const Index batch = ws.batch();
-    input_bar_.resize(K, batch, ws.dim());
-    adj_.resize(net.layers.size());
-    for (std::size_t l = 0; l < net.layers.size(); ++l) {
-      auto shape = [&](SeriesType& dst, const SeriesType& src) {
-        if (src.cols() > 0) dst.resize(K, src.rows(), src.cols());
-      };
-      shape(adj_[l].out, ws.layer_output(l));
-      shape(adj_[l].aux1, ws.layer_aux1(l));
-      shape(adj_[l].aux2, ws.layer_aux2(l));
-      shape(adj_[l].gate_u, ws.layer_gate_u(l));
-      shape(adj_[l].gate_s, ws.layer_gate_s(l));
-      shape(adj_[l].gate_e, ws.layer_gate_e(l));
-    }
-    // Gradient storage: the arrays of grad_ (host backends) or one buffer per array; per layer
-    // the pointers the reverse sweep accumulates into (the order of nn::for_each_parameter).
-    std::size_t count = 0;
-    nn::for_each_parameter(grad_, [&](auto&) { ++count; });
-    buffers_.reserve(count);
-    nn::for_each_parameter(grad_, [&](auto& p) {
-      if constexpr (backend::eigen_host<Backend>) {
-        arrays_.push_back({p.data(), p.size()});
-      } else {
-        buffers_.emplace_back(std::size_t(p.size()));
-        arrays_.push_back({buffers_.back().data(), p.size()});
-      }
-    });
-    std::size_t i = 0;
-    grads_.resize(net.layers.size());
-    for (std::size_t l = 0; l < net.layers.size(); ++l)
-      std::visit(
-          [&](const auto& layer) {
-            if constexpr (requires { layer.weight; }) {
-              grads_[l].w = arrays_[i++].data;
-              grads_[l].b = arrays_[i++].data;
-              grads_[l].ldw = layer.weight.cols();
-            }
-            if constexpr (requires { layer.gate_weight; }) {
-              grads_[l].gw = arrays_[i++].data;
-              grads_[l].gb = arrays_[i++].data;
-              grads_[l].tw = arrays_[i++].data;
-            }
-          },
-          net.layers[l]);
-    zero_gradient();
-  }
+  // (Defined below the class: an in-class definition is inline, which TAYNODE_EXTERN_INSTANCES's
+  // `extern template` could not keep out of a user's translation unit.)
+  explicit NetworkAdjoint(const Workspace& ws);
   // Buffers hold pointers into themselves (grad_, buffers_): not copyable or movable.
   NetworkAdjoint(const NetworkAdjoint&) = delete;
   NetworkAdjoint& operator=(const NetworkAdjoint&) = delete;
@@ -366,6 +320,57 @@ class NetworkAdjoint {
     return b;
   }
 };
+
+template <class T, class Backend>
+NetworkAdjoint<T, Backend>::NetworkAdjoint(const Workspace& ws) : ws_(&ws), grad_(ws.network()) {
+  const auto& net = ws.network();
+  const int K = ws.max_order();
+  const Index batch = ws.batch();
+  input_bar_.resize(K, batch, ws.dim());
+  adj_.resize(net.layers.size());
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    auto shape = [&](SeriesType& dst, const SeriesType& src) {
+      if (src.cols() > 0) dst.resize(K, src.rows(), src.cols());
+    };
+    shape(adj_[l].out, ws.layer_output(l));
+    shape(adj_[l].aux1, ws.layer_aux1(l));
+    shape(adj_[l].aux2, ws.layer_aux2(l));
+    shape(adj_[l].gate_u, ws.layer_gate_u(l));
+    shape(adj_[l].gate_s, ws.layer_gate_s(l));
+    shape(adj_[l].gate_e, ws.layer_gate_e(l));
+  }
+  // Gradient storage: the arrays of grad_ (host backends) or one buffer per array; per layer
+  // the pointers the reverse sweep accumulates into (the order of nn::for_each_parameter).
+  std::size_t count = 0;
+  nn::for_each_parameter(grad_, [&](auto&) { ++count; });
+  buffers_.reserve(count);
+  nn::for_each_parameter(grad_, [&](auto& p) {
+    if constexpr (backend::eigen_host<Backend>) {
+      arrays_.push_back({p.data(), p.size()});
+    } else {
+      buffers_.emplace_back(std::size_t(p.size()));
+      arrays_.push_back({buffers_.back().data(), p.size()});
+    }
+  });
+  std::size_t i = 0;
+  grads_.resize(net.layers.size());
+  for (std::size_t l = 0; l < net.layers.size(); ++l)
+    std::visit(
+        [&](const auto& layer) {
+          if constexpr (requires { layer.weight; }) {
+            grads_[l].w = arrays_[i++].data;
+            grads_[l].b = arrays_[i++].data;
+            grads_[l].ldw = layer.weight.cols();
+          }
+          if constexpr (requires { layer.gate_weight; }) {
+            grads_[l].gw = arrays_[i++].data;
+            grads_[l].gb = arrays_[i++].data;
+            grads_[l].tw = arrays_[i++].data;
+          }
+        },
+        net.layers[l]);
+  zero_gradient();
+}
 
 // Forward and backward in one call: the workspace runs the forward pass, adj the reverse.
 template <class T, class B, class Z, class F>

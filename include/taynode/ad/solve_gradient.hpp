@@ -375,3 +375,7 @@ SolveGradientAtTimes<T, B> solve_gradient(NetworkTaylor<T, B>& ws, NetworkAdjoin
 }
 
 }  // namespace taynode::ad
+
+#if defined(TAYNODE_EXTERN_INSTANCES) || defined(TAYNODE_EXTERN_INSTANCES_DOUBLE) || defined(TAYNODE_EXTERN_INSTANCES_FLOAT)
+#include "taynode/ad/instances.hpp"  // the sweeps compiled once elsewhere (taynode/instantiate.hpp)
+#endif

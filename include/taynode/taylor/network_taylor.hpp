@@ -68,57 +68,9 @@ class NetworkTaylor {
     Index ldw = 0;
   };
 
-  NetworkTaylor(const nn::Sequential<T>& net, int max_order, Index batch)
-      : net_(&net), max_order_(max_order), batch_(batch), dim_(net.in_features()) {
-    if (max_order < 0 || batch < 1) throw std::invalid_argument("taynode::NetworkTaylor: max_order >= 0, batch >= 1");
-    if (net.out_features() != dim_)
-      throw std::invalid_argument("taynode::NetworkTaylor: the network's output features differ from its input features");
-    input_.resize(max_order, batch, dim_);
-    mirrors_.reserve(5 * net.layers.size());
-    work_.resize(net.layers.size());
-    Index features = dim_;
-    for (std::size_t l = 0; l < net.layers.size(); ++l) {
-      LayerWork& w = work_[l];
-      std::visit(taylor_detail::overloaded{
-                     [&](const nn::Linear<T>& layer) {
-                       check_in(layer.in(), features);
-                       w.w = mirror(layer.weight.data(), layer.weight.size());
-                       w.b = mirror(layer.bias.data(), layer.bias.size());
-                       w.ldw = layer.weight.cols();
-                       features = layer.out();
-                     },
-                     [&](const nn::ConcatLinear<T>& layer) {
-                       check_in(layer.in(), features);
-                       w.w = mirror(layer.weight.data(), layer.weight.size());
-                       w.b = mirror(layer.bias.data(), layer.bias.size());
-                       w.ldw = layer.weight.cols();
-                       features = layer.out();
-                     },
-                     [&](const nn::ConcatSquash<T>& layer) {
-                       check_in(layer.in(), features);
-                       w.w = mirror(layer.weight.data(), layer.weight.size());
-                       w.b = mirror(layer.bias.data(), layer.bias.size());
-                       w.gw = mirror(layer.gate_weight.data(), layer.gate_weight.size());
-                       w.gb = mirror(layer.gate_bias.data(), layer.gate_bias.size());
-                       w.tw = mirror(layer.time_weight.data(), layer.time_weight.size());
-                       w.ldw = layer.weight.cols();
-                       features = layer.out();
-                       w.aux1.resize(max_order, batch, features);  // W x + b
-                       w.gate_u.resize(max_order, 1, features);
-                       w.gate_s.resize(max_order, 1, features);
-                       w.gate_e.resize(max_order, 1, features);
-                     },
-                     [&](nn::Sigmoid) { w.aux1.resize(max_order, batch, features); },
-                     [&](nn::Tanh) { w.aux1.resize(max_order, batch, features); },
-                     [&](nn::Softplus) {
-                       w.aux1.resize(max_order, batch, features);
-                       w.aux2.resize(max_order, batch, features);
-                     },
-                 },
-                 net.layers[l]);
-      w.out.resize(max_order, batch, features);
-    }
-  }
+  // (Defined below the class: an in-class definition is inline, which TAYNODE_EXTERN_INSTANCES's
+  // `extern template` could not keep out of a user's translation unit.)
+  NetworkTaylor(const nn::Sequential<T>& net, int max_order, Index batch);
 
   int max_order() const { return max_order_; }
   Index batch() const { return batch_; }
@@ -284,5 +236,58 @@ class NetworkTaylor {
   std::vector<LayerWork> work_;
   SeriesType input_;
 };
+
+template <class T, class Backend>
+NetworkTaylor<T, Backend>::NetworkTaylor(const nn::Sequential<T>& net, int max_order, Index batch)
+    : net_(&net), max_order_(max_order), batch_(batch), dim_(net.in_features()) {
+  if (max_order < 0 || batch < 1) throw std::invalid_argument("taynode::NetworkTaylor: max_order >= 0, batch >= 1");
+  if (net.out_features() != dim_)
+    throw std::invalid_argument("taynode::NetworkTaylor: the network's output features differ from its input features");
+  input_.resize(max_order, batch, dim_);
+  mirrors_.reserve(5 * net.layers.size());
+  work_.resize(net.layers.size());
+  Index features = dim_;
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    LayerWork& w = work_[l];
+    std::visit(taylor_detail::overloaded{
+                   [&](const nn::Linear<T>& layer) {
+                     check_in(layer.in(), features);
+                     w.w = mirror(layer.weight.data(), layer.weight.size());
+                     w.b = mirror(layer.bias.data(), layer.bias.size());
+                     w.ldw = layer.weight.cols();
+                     features = layer.out();
+                   },
+                   [&](const nn::ConcatLinear<T>& layer) {
+                     check_in(layer.in(), features);
+                     w.w = mirror(layer.weight.data(), layer.weight.size());
+                     w.b = mirror(layer.bias.data(), layer.bias.size());
+                     w.ldw = layer.weight.cols();
+                     features = layer.out();
+                   },
+                   [&](const nn::ConcatSquash<T>& layer) {
+                     check_in(layer.in(), features);
+                     w.w = mirror(layer.weight.data(), layer.weight.size());
+                     w.b = mirror(layer.bias.data(), layer.bias.size());
+                     w.gw = mirror(layer.gate_weight.data(), layer.gate_weight.size());
+                     w.gb = mirror(layer.gate_bias.data(), layer.gate_bias.size());
+                     w.tw = mirror(layer.time_weight.data(), layer.time_weight.size());
+                     w.ldw = layer.weight.cols();
+                     features = layer.out();
+                     w.aux1.resize(max_order, batch, features);  // W x + b
+                     w.gate_u.resize(max_order, 1, features);
+                     w.gate_s.resize(max_order, 1, features);
+                     w.gate_e.resize(max_order, 1, features);
+                   },
+                   [&](nn::Sigmoid) { w.aux1.resize(max_order, batch, features); },
+                   [&](nn::Tanh) { w.aux1.resize(max_order, batch, features); },
+                   [&](nn::Softplus) {
+                     w.aux1.resize(max_order, batch, features);
+                     w.aux2.resize(max_order, batch, features);
+                   },
+               },
+               net.layers[l]);
+    w.out.resize(max_order, batch, features);
+  }
+}
 
 }  // namespace taynode
