@@ -8,6 +8,11 @@
 // iterations), monitor.csv (Dopri5 NFE on a fixed training batch and the training error, for
 // Figure 3), eval.csv and results.json (Table 3 rows with the run's settings), checkpoint.bin, and
 // the PNG plots of scripts/plot when gnuplot is installed.
+//
+// Under MPI (a build with taynode::mpi): `mpirun -np N mnist …` trains data-parallel — each rank
+// its shard of every global batch, one allreduce of the gradients per iteration — and evaluates
+// with the adaptive solves shared across ranks; rank 0 prints and writes every file
+// (docs/dist.md).
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -88,16 +93,23 @@ int run(const Settings& s) {
     resumed = true;
     std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
   }
+  ranks().broadcast(trainer.parameters());  // rank 0's parameters on every rank
+  const bool leader = ranks().leader();      // rank 0 writes every file
   // The output folder is made once the data and the checkpoint have loaded, so that a run that
   // fails on its input leaves nothing behind.
-  fs::create_directories(out);
-  write_file(out / "settings.json", settings_json(s) + "\n");
+  if (leader) {
+    fs::create_directories(out);
+    write_file(out / "settings.json", settings_json(s) + "\n");
+  }
   written.push_back("settings.json");
   std::cout << "MNIST neural ODE: " << model.parameter_count() << " parameters, " << s.precision << ", reg "
             << s.reg << " (K = " << K << ", lambda = " << s.lambda << "), solver " << s.solver
             << (s.adaptive() ? " adaptive rtol " + num(s.rtol) + " atol " + num(s.atol)
                              : " fixed grid " + std::to_string(s.steps) + " steps")
             << ", gradient " << s.gradient << " (forward " << s.forward << ")\n";
+  if (ranks().size() > 1)
+    std::cout << "data-parallel over " << ranks().size() << " MPI ranks: " << ranks().shard(s.batch).second
+              << " rows of each batch of " << s.batch << " on rank 0\n";
   if (need_train)
     std::cout << "training set: " << train.size() << " images, " << its_per_epoch << " iterations/epoch of "
               << s.batch << ", " << total_its << " iterations in total\n";
@@ -110,14 +122,16 @@ int run(const Settings& s) {
   std::int64_t it = trainer.iteration();
   const std::int64_t first_it = it;
   if (it < total_its) {
-    auto log_csv = open_csv(out / "train_log.csv", resumed,
+    const fs::path sink = "/dev/null";  // the other ranks' copies of the logs
+    auto log_csv = open_csv(leader ? out / "train_log.csv" : sink, resumed,
                             "iteration,epoch,lr,loss,reg,total,train_error,nfe_forward,nfe_backward,ms_per_iteration");
-    auto mon_csv = open_csv(out / "monitor.csv", resumed, "iteration,epoch,train_error,nfe_dopri5,label");
+    auto mon_csv = open_csv(leader ? out / "monitor.csv" : sink, resumed, "iteration,epoch,train_error,nfe_dopri5,label");
     written.insert(written.end(), {"train_log.csv", "monitor.csv"});
     // Figure 3's NFE: Dopri5 (evaluation tolerance) on a fixed batch of training images.
     const std::size_t mb = std::min(s.monitor_batch, train.size());
-    const Mat<T> monitor_x = train.x.topRows(Index(mb));
-    taynode::NetworkTaylor<T> monitor_ws(model.dynamics, 1, Index(mb));
+    const auto [monitor_first, monitor_rows] = ranks().shard(mb);  // this rank's rows of it
+    const Mat<T> monitor_x = train.x.middleRows(Index(monitor_first), Index(monitor_rows));
+    taynode::NetworkTaylor<T> monitor_ws(model.dynamics, 1, Index(monitor_rows));
     Mat<T> x, z1;
     std::vector<int> y;
     std::vector<std::size_t> perm;
@@ -164,13 +178,16 @@ int run(const Settings& s) {
         monitor_window = Window{};
       }
       const bool save = s.checkpoint_every > 0 ? it % s.checkpoint_every == 0 : it % its_per_epoch == 0;
-      if (!ckpt.empty() && (save || it == total_its))
+      if (leader && !ckpt.empty() && (save || it == total_its))
         taynode::nn::save_checkpoint(ckpt, trainer.parameters(), &trainer.optimizer().state());
     }
   }
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
   print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);
+  if (ranks().size() > 1 && med_ms > 0)
+    std::printf("%d ranks: %.1f images/s per rank, %.1f in total (median iteration)\n", ranks().size(),
+                1e3 * double(ranks().shard(s.batch).second) / med_ms, 1e3 * double(s.batch) / med_ms);
 
   // Evaluation.
   std::vector<EvalResult> evals;
@@ -199,7 +216,7 @@ int run(const Settings& s) {
         << s.gradient << "," << s.forward << "," << s.precision << "," << s.subset << "," << s.epochs << "," << it
         << "," << e.split << "," << e.examples << "," << num(e.loss) << "," << num(e.error) << "," << num(e.nfe) << ","
         << num(e.r2) << "," << num(e.frobenius) << "," << num(e.kinetic) << "," << num(med_ms) << "\n";
-    write_file(out / "eval.csv", f.str());
+    if (leader) write_file(out / "eval.csv", f.str());
     written.push_back("eval.csv");
   }
   {
@@ -219,12 +236,12 @@ int run(const Settings& s) {
         << ", \"seconds\": " << num(e.seconds) << "}";
     }
     f << "]\n}\n";
-    write_file(out / "results.json", f.str());
+    if (leader) write_file(out / "results.json", f.str());
     written.push_back("results.json");
   }
   std::printf("wrote %s/{%s}; wall time %.1f s\n", s.out_dir.c_str(), join(written).c_str(), wall);
 #ifdef TAYNODE_MNIST_PLOT_SCRIPT
-  if (s.plot && fs::exists(out / "monitor.csv")) {
+  if (leader && s.plot && fs::exists(out / "monitor.csv")) {
     const std::string cmd = std::string("command -v gnuplot >/dev/null 2>&1 && '") + TAYNODE_MNIST_PLOT_SCRIPT +
                             "' --out '" + s.out_dir + "' '" + s.out_dir + "'";
     if (std::system(cmd.c_str()) != 0) std::cerr << "note: plots not made (gnuplot missing or scripts/plot failed)\n";
@@ -236,6 +253,13 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if TAYNODE_MNIST_MPI
+  taynode::dist::MpiSession mpi(argc, argv);
+  taynode::dist::DataParallel dp;
+  ranks().dp = &dp;
+  if (!ranks().leader() && !std::freopen("/dev/null", "w", stdout))  // rank 0 prints
+    std::cerr << "mnist: rank " << ranks().rank() << " could not silence its stdout\n";
+#endif
   Settings s;
   CLI::App app{"MNIST classification with a speed-regularized neural ODE (Kelly et al. 2020). Defaults: the paper's "
                "protocol (160 epochs, SGD momentum 0.9, lr 0.1/0.01/1e-3/1e-4 at epochs 60/100/140, batch 100)."};
@@ -300,10 +324,16 @@ int main(int argc, char** argv) {
     return s.precision == "float" ? run<float>(s) : run<double>(s);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "\nmnist: error: " << e.what() << "\n";
+    std::cerr << "\nmnist: error" << (ranks().size() > 1 ? " on rank " + std::to_string(ranks().rank()) : "") << ": "
+              << e.what() << "\n";
     // Leave no empty output folder behind.
     std::error_code ec;
-    if (!out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec)) fs::remove(s.out_dir, ec);
+    if (ranks().leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
+      fs::remove(s.out_dir, ec);
+#if TAYNODE_MNIST_MPI
+    // The other ranks may be inside a collective: end the whole job now rather than hang it.
+    if (ranks().size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
     return 1;
   }
 }

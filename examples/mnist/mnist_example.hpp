@@ -39,6 +39,10 @@
 #include <taynode/ode.hpp>
 #include <taynode/reg/integrands.hpp>
 #include <taynode/taylor/network_taylor.hpp>
+#if TAYNODE_MNIST_MPI
+#include <taynode/dist/mpi.hpp>
+#include <taynode/dist/sharded.hpp>
+#endif
 
 namespace mnist_example {
 
@@ -48,6 +52,89 @@ template <class T>
 using Mat = taynode::nn::RowMatrix<T>;
 template <class T>
 using Vec = taynode::nn::Vector<T>;
+
+// ---------------------------------------------------------------------------------------------
+// The MPI ranks of this run (docs/dist.md): under mpirun (a build with MPI) each rank trains on
+// its shard of every global batch — the same global batch sequence as one process — with the
+// gradients summed by one allreduce, and evaluates its shard of every evaluation batch with the
+// adaptive solve's step sizes shared across ranks (dist::Sharded: the joint solve's NFE). One rank
+// (no MPI, or mpirun -np 1) runs the single-process code unchanged.
+
+struct Ranks {
+#if TAYNODE_MNIST_MPI
+  taynode::dist::DataParallel* dp = nullptr;
+#endif
+  int rank() const {
+#if TAYNODE_MNIST_MPI
+    if (dp) return dp->rank();
+#endif
+    return 0;
+  }
+  int size() const {
+#if TAYNODE_MNIST_MPI
+    if (dp) return dp->size();
+#endif
+    return 1;
+  }
+  bool leader() const { return rank() == 0; }
+  // This rank's rows [first, first + count) of n.
+  std::pair<std::size_t, std::size_t> shard(std::size_t n) const {
+#if TAYNODE_MNIST_MPI
+    if (dp) return dp->shard(n);
+#endif
+    return {0, n};
+  }
+  // In place: Σ over ranks of a parameter collection / of n numbers; max over ranks of one.
+  template <class Params>
+  void sum(Params& p) const {
+#if TAYNODE_MNIST_MPI
+    if (dp && dp->size() > 1) dp->sum(p);
+#else
+    (void)p;
+#endif
+  }
+  void sum(double* x, std::size_t n) const {
+#if TAYNODE_MNIST_MPI
+    if (dp && dp->size() > 1) dp->sum(x, n);
+#else
+    (void)x, (void)n;
+#endif
+  }
+  std::size_t maximum(std::size_t x) const {
+#if TAYNODE_MNIST_MPI
+    if (dp && dp->size() > 1) return std::size_t(dp->maximum(static_cast<long long>(x)));
+#endif
+    return x;
+  }
+  template <class Params>
+  void broadcast(Params& p) const {
+#if TAYNODE_MNIST_MPI
+    if (dp && dp->size() > 1) dp->broadcast(p);
+#else
+    (void)p;
+#endif
+  }
+};
+inline Ranks& ranks() {
+  static Ranks r;
+  return r;
+}
+
+// Dopri5 at the evaluation tolerance from y0 (this rank's rows) with f(t, y, dy) on them: the
+// final state and the NFE. Across ranks, one step-size sequence for the whole evaluation batch.
+template <class T, class S, class F>
+std::pair<S, std::size_t> eval_solve(F&& f, const S& y0, const taynode::SolveOptions<T>& options) {
+#if TAYNODE_MNIST_MPI
+  if (ranks().size() > 1) {
+    using P = taynode::dist::Sharded<S>;
+    auto sol = taynode::solve([&](T t, const P& y, P& dy) { f(t, y.local, dy.local); }, P{y0, ranks().dp},
+                              std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, options);
+    return {std::move(sol.y.back().local), sol.stats.nfe};
+  }
+#endif
+  auto sol = taynode::solve(f, y0, std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, options);
+  return {std::move(sol.y.back()), sol.stats.nfe};
+}
 
 // ---------------------------------------------------------------------------------------------
 // Settings (one struct, filled by the CLI or by a test; written with every result file)
@@ -145,6 +232,10 @@ struct Settings {
       throw std::invalid_argument("--forward must be plain or augmented (got '" + forward + "')");
     if (epochs < 0) throw std::invalid_argument("--epochs must be >= 0");
     if (batch < 1) throw std::invalid_argument("--batch must be >= 1");
+    if (batch < std::size_t(ranks().size()) || eval_batch < std::size_t(ranks().size()) ||
+        monitor_batch < std::size_t(ranks().size()))
+      throw std::invalid_argument("--batch, --eval-batch and --monitor-batch need at least one row per rank (" +
+                                  std::to_string(ranks().size()) + " ranks)");
     if (subset > 0 && batch > subset)
       throw std::invalid_argument("--batch " + std::to_string(batch) + " exceeds --subset " + std::to_string(subset));
     if (lr_values.size() != lr_epochs.size() + 1)
@@ -354,7 +445,7 @@ class Trainer {
       : model_(model),
         s_(s),
         K_(s.K()),
-        ws_(model.dynamics, std::max(K_, 1), Index(s.batch)),
+        ws_(model.dynamics, std::max(K_, 1), Index(ranks().shard(s.batch).second)),
         adj_(ws_),
         refs_(model.refs()),
         opt_(make_schedule(s, its_per_epoch), s.momentum),
@@ -368,20 +459,28 @@ class Trainer {
     rnode_ = s.reg == "rnode";
   }
 
-  IterationResult step(const Mat<T>& x, std::span<const int> y) {
+  // One iteration on the global batch (x, y): this rank's rows, gradients summed over ranks.
+  IterationResult step(const Mat<T>& x_global, std::span<const int> y_global) {
     const auto start = std::chrono::steady_clock::now();
     IterationResult r;
-    r.batch = y.size();
+    r.batch = y_global.size();
+    const auto [first, count] = ranks().shard(x_global.rows());
+    if (ranks().size() > 1) rows_ = x_global.middleRows(Index(first), Index(count));
+    const Mat<T>& x = ranks().size() > 1 ? rows_ : x_global;
+    const std::span<const int> y = y_global.subspan(first, count);
+    const double global = double(y_global.size()), share = double(count) / global;
     taynode::nn::ClassifierGradient<T> head_grad;
+    double loss_part = 0, reg_part = 0, correct = 0;
     auto cot = [&](const Mat<T>& z1, const Vec<T>& r1, Mat<T>& z1_bar, Vec<T>& r1_bar) {
       const auto fwd = taynode::nn::classifier_forward(model_.head, z1, y);
-      head_grad = taynode::nn::classifier_backward(model_.head, fwd, y);
+      // The gradient of the GLOBAL batch's mean: this rank's rows weigh count/global.
+      head_grad = taynode::nn::classifier_backward(model_.head, fwd, y, T(share));
       z1_bar = head_grad.z_bar;
-      r.loss = fwd.loss;
-      r.correct = fwd.correct;
+      loss_part = fwd.loss * share;
+      correct = double(fwd.correct);
       if (K_ > 0 || rnode_) {
-        r1_bar.setConstant(T(s_.reg_weight() / double(y.size())));
-        r.reg = double(r1.mean());
+        r1_bar.setConstant(T(s_.reg_weight() / global));
+        reg_part = double(r1.sum()) / global;
       }
     };
     auto sg = std::visit(
@@ -394,13 +493,21 @@ class Trainer {
           // resumed run draws the same (as the reference, which splits its key every iteration).
           std::seed_seq seq{std::uint32_t(s_.seed), std::uint32_t(s_.seed >> 32), std::uint32_t(iteration()), 0x726e6f64u};
           std::mt19937_64 rng(seq);
-          eps_ = taynode::reg::rademacher_noise<T>(rng, x.rows(), x.cols());
+          // Drawn for the global batch, then this rank's rows: the noise of one process.
+          eps_ = taynode::reg::rademacher_noise<T>(rng, x_global.rows(), x_global.cols());
+          if (ranks().size() > 1) eps_ = eps_.middleRows(Index(first), Index(count)).eval();
           const taynode::ad::RnodeRegularizer<T> rnode{&eps_, T(s_.lambda_kin), T(s_.lambda_fro)};
           return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rnode, m, options_, g, cot);
         },
         method_, g_);
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
     taynode::nn::add_head_gradient(grads, head_grad);
+    ranks().sum(grads);  // one allreduce of every gradient tensor
+    double parts[3] = {loss_part, reg_part, correct};
+    ranks().sum(parts, 3);
+    r.loss = parts[0];
+    r.reg = parts[1];
+    r.correct = std::size_t(parts[2]);
     opt_.step(refs_, grads);
     // A diverged update stops the run here, before anything can save its parameters (the loss of
     // this iteration was computed before the update and may still be finite).
@@ -409,8 +516,9 @@ class Trainer {
                                " made the parameters non-finite (" + where + ", loss before it " +
                                std::to_string(r.loss) + "); the last checkpoint is kept");
     r.total = r.loss + s_.reg_weight() * r.reg;
-    r.nfe_forward = sg.nfe_forward;
-    r.nfe_backward = sg.nfe_backward;
+    // Adaptive training solves pick each rank's steps from its rows: the slowest rank's NFE.
+    r.nfe_forward = ranks().maximum(sg.nfe_forward);
+    r.nfe_backward = ranks().maximum(sg.nfe_backward);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
   }
@@ -433,6 +541,7 @@ class Trainer {
   std::variant<taynode::ad::Backprop, taynode::ad::Adjoint> g_;  // --gradient, --forward
   bool rnode_ = false;
   Mat<T> eps_;
+  Mat<T> rows_;  // this rank's rows of the batch (several ranks)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -457,12 +566,13 @@ taynode::SolveOptions<T> eval_options(const Settings& s) {
 }
 
 // NFE of the plain dynamics, Dopri5 at the evaluation tolerance, on the batch x; z1 → out.
+// x: this rank's rows (several ranks: the solve spans all ranks' rows, eval_solve).
 template <class T>
 std::size_t plain_solve(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out) {
   auto rhs = [&](T t, const Mat<T>& z, Mat<T>& dz) { dz = ws.evaluate(t, z); };
-  auto sol = taynode::solve(rhs, x, std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, eval_options<T>(s));
-  out = sol.final_state();
-  return sol.stats.nfe;
+  auto [z1, nfe] = eval_solve<T>(rhs, x, eval_options<T>(s));
+  out = std::move(z1);
+  return nfe;
 }
 
 template <class T>
@@ -481,8 +591,10 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
   std::vector<std::size_t> idx(data.size());
   std::iota(idx.begin(), idx.end(), std::size_t(0));
   for (std::size_t b0 = 0; b0 < data.size(); b0 += s.eval_batch) {
-    const std::size_t n = std::min(s.eval_batch, data.size() - b0);
-    gather(data, idx, b0, n, x, y);
+    const std::size_t n_global = std::min(s.eval_batch, data.size() - b0);
+    // This rank's rows of the evaluation batch (all of them with one rank).
+    const auto [first, n] = ranks().shard(n_global);
+    gather(data, idx, b0 + first, n, x, y);
     if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 2, Index(n));
     nfe += plain_solve(*ws, x, s, z1);
     ++batches;
@@ -492,7 +604,10 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
     if (s.eval_reg_metrics) {
       // [z, (r2, kin, fro)]: one Taylor pass of order 2 (f and z'') and one JVP (J ε) per evaluation.
       using A = taynode::Augmented<Mat<T>, Mat<T>>;
-      const Mat<T> eps = taynode::reg::rademacher_noise<T>(rng, Index(n), x.cols());
+      // Drawn for the whole evaluation batch, then this rank's rows: the noise of one process.
+      const Mat<T> eps = taynode::reg::rademacher_noise<T>(rng, Index(n_global), x.cols())
+                             .middleRows(Index(first), Index(n))
+                             .eval();
       Vec<T> r = Vec<T>::Zero(Index(n));
       auto rhs = [&](T t, const A& st, A& d) {
         d.z.resize(st.z.rows(), st.z.cols());
@@ -502,14 +617,21 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
         d.r.col(1) = taynode::reg::mean_squares(d.z);
         d.r.col(2) = taynode::reg::mean_squares(ws->jvp(t, st.z, eps));
       };
-      auto sol = taynode::solve(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, std::vector<T>{T(0), T(1)},
-                                taynode::Dopri5{}, eval_options<T>(s));
-      const Mat<T>& rr = sol.final_state().r;
+      const auto [yn, reg_nfe] = eval_solve<T>(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, eval_options<T>(s));
+      (void)reg_nfe;
+      const Mat<T>& rr = yn.r;
       r2 += double(rr.col(0).sum());
       kin += double(rr.col(1).sum());
       fro += double(rr.col(2).sum());
     }
   }
+  double sums[5] = {loss, double(correct), r2, kin, fro};
+  ranks().sum(sums, 5);
+  loss = sums[0];
+  correct = std::size_t(sums[1]);
+  r2 = sums[2];
+  kin = sums[3];
+  fro = sums[4];
   const double N = double(data.size());
   e.loss = loss / N;
   e.error = 1.0 - double(correct) / N;
