@@ -7,6 +7,9 @@ set(TAYNODE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_DATADIR}/cmake/taynode
     CACHE STRING "Where to install taynode's CMake package files (relative to the prefix)")
 
 install(TARGETS taynode EXPORT taynodeTargets)
+if(TARGET taynode_threads)
+  install(TARGETS taynode_threads EXPORT taynodeTargets)  # taynode::threads (OpenMP)
+endif()
 # Headers only: no build markers or notes that may sit beside them.
 install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}

@@ -8,71 +8,14 @@
 // at a barrier, idle) — the single-process time; (b) every rank its shard, one MPI_Allreduce of
 // the 165 418 gradient scalars, the step — the data-parallel time (the slowest rank's); (c) the
 // allreduce alone on that buffer. Medians over the rounds; rank 0 prints one line per figure.
-#include <taynode/ad.hpp>
 #include <taynode/dist/mpi.hpp>
-#include <taynode/nn.hpp>
-#include <taynode/ode.hpp>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
-#include <span>
-#include <vector>
 
-using namespace taynode;
-using Mat = nn::RowMatrix<double>;
+#include "mnist_step.hpp"
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-struct Trainer {
-  nn::Sequential<double> dynamics = nn::mnist_dynamics<double>();
-  nn::Linear<double> head{784, 10};
-  NetworkTaylor<double> ws;
-  ad::NetworkAdjoint<double> adj;
-  nn::ParameterRefs<double> refs;
-  nn::SgdMomentum<double> opt{nn::constant(0.01)};
-  int K;
-
-  Trainer(Index rows, int K_) : ws(init(dynamics, head), std::max(K_, 1), rows), adj(ws), K(K_) {
-    refs = nn::parameter_refs(dynamics);
-    nn::add_head_parameters(refs, head);
-  }
-  static const nn::Sequential<double>& init(nn::Sequential<double>& net, nn::Linear<double>& head) {
-    std::mt19937_64 rng(3);
-    nn::init_haiku(net, rng);
-    head = nn::make_classifier_head<double>(784, 10, rng);
-    return net;
-  }
-  // The gradient of the global mean loss from these rows (share = rows / global batch).
-  nn::ParameterSet<double> gradient(const Mat& x, std::span<const int> y, double share) {
-    SolveOptions<double> grid;
-    grid.fixed_steps = 4;
-    nn::ClassifierGradient<double> head_grad;
-    auto loss = [&](const Mat& z1, const nn::Vector<double>&, Mat& z1_bar, nn::Vector<double>& r1_bar) {
-      const auto fwd = nn::classifier_forward(head, z1, y);
-      head_grad = nn::classifier_backward(head, fwd, y, share);
-      z1_bar = head_grad.z_bar;
-      r1_bar.setConstant(share / double(x.rows()));
-    };
-    const ad::TaylorRegularizer<double> reg{K, 1e-4};
-    const auto g = ad::solve_gradient(ws, adj, x, 0.0, 1.0, reg, RK4{}, grid, ad::Backprop{ad::ForwardPass::plain}, loss);
-    auto grads = nn::ParameterSet<double>::from_network(g.theta_bar);
-    nn::add_head_gradient(grads, head_grad);
-    return grads;
-  }
-};
-
-}  // namespace
+using namespace taynode_bench;
 
 int main(int argc, char** argv) {
   dist::MpiSession session(argc, argv);
@@ -82,12 +25,9 @@ int main(int argc, char** argv) {
   const std::size_t global = 100;
   const auto [first, count] = dp.shard(global);
 
-  std::mt19937_64 data_rng(5);
-  std::uniform_real_distribution<double> pixel(0.0, 1.0);
-  Mat x(global, 784);
-  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = pixel(data_rng);
-  std::vector<int> y(global);
-  for (auto& label : y) label = int(data_rng() % 10);
+  const RandomBatch batch{Index(global)};
+  const Mat& x = batch.x;
+  const std::vector<int>& y = batch.y;
   const Mat rows = x.middleRows(Eigen::Index(first), Eigen::Index(count));
 
   Trainer whole(Index(global), K), part(Index(count), K);

@@ -1,6 +1,6 @@
 #pragma once
 // What every example's main.cpp writes next to its results: the machine, the finishing time, whole
-// files and CSV logs (appended on resume), and the thread setup of Eigen's products.
+// files and CSV logs (appended on resume), and the threads of backend::Cpu.
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <Eigen/Core>
+#include <taynode/backend/cpu_threads.hpp>
 
 namespace run_report {
 
@@ -55,14 +55,9 @@ inline std::ofstream open_csv(const std::filesystem::path& p, bool append, const
   return f;
 }
 
-// Threads of Eigen's matrix products (OpenMP builds); a note when the build has no OpenMP.
-inline void set_threads(int threads) {
-#ifdef _OPENMP
-  Eigen::setNbThreads(threads);
-#else
-  if (threads > 1) std::cerr << "note: built without OpenMP; --threads " << threads << " runs on one thread\n";
-#endif
-}
+// --threads: backend::Cpu's GEMMs and kernels on that many threads (taynode::threads, OpenMP;
+// results bit-identical for any count). A build without OpenMP rejects more than one.
+inline void set_threads(int threads) { taynode::set_cpu_threads(threads); }
 
 // The default data folder of an example: $TAYNODE_SHARED_DATA/<name>, else ../shared/data/<name>
 // beside the repository (TAYNODE_REPO_ROOT, defined by the example's CMakeLists.txt), else relative.

@@ -279,7 +279,7 @@ int main(int argc, char** argv) {
           ->delimiter(',');
   app.add_option("--precision", s.precision, "float or double");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
-  app.add_option("--threads", s.threads, "threads of Eigen's matrix products (needs an OpenMP build)");
+  app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
   app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
   app.add_option("--validate-every", s.validate_every, "validation NLL and NFE every N iterations and at the end (0: never)");

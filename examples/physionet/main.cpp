@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
   app.add_option("--lr-decay", s.lr_decay, "learning-rate decay per iteration");
   app.add_option("--lr-floor", s.lr_floor, "smallest learning rate");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the sampling noise");
-  app.add_option("--threads", s.threads, "threads of Eigen's matrix products (needs an OpenMP build)");
+  app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
   app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
   app.add_flag("!--no-progress", s.progress, "no progress line");

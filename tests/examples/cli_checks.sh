@@ -131,6 +131,22 @@ physionet_options() {
   check "a failed run leaves no output folder" test ! -e "$tmp/ph"
 }
 
+mnist_threads_identical() {
+  # --threads 2 trains bit-identically to --threads 1 (backend/cpu_threads.hpp): every logged
+  # loss, error and NFE, and the final checkpoint (parameters and optimizer state) byte for byte.
+  smoke_data
+  local args=(--data "$tmp/data" --subset 200 --batch 100 --epochs 2 --solver rk4 --steps 2 --reg r3 --lam 0.05
+              --eval test --eval-batch 200 --no-plot --no-progress --log-every 1 --monitor-every 2 --monitor-batch 100)
+  "$bin" "${args[@]}" --threads 1 --out "$tmp/t1" > "$tmp/t1.log" 2>&1 || { cat "$tmp/t1.log"; failures=1; return; }
+  "$bin" "${args[@]}" --threads 2 --out "$tmp/t2" > "$tmp/t2.log" 2>&1 || { cat "$tmp/t2.log"; failures=1; return; }
+  for f in train_log.csv eval.csv; do  # all columns but the timing (the last)
+    check "$f equal for 1 and 2 threads" diff <(sed 's/,[^,]*$//' "$tmp/t1/$f") <(sed 's/,[^,]*$//' "$tmp/t2/$f")
+  done
+  check "monitor.csv equal for 1 and 2 threads" diff "$tmp/t1/monitor.csv" "$tmp/t2/monitor.csv"
+  check "final checkpoints byte-equal for 1 and 2 threads" cmp "$tmp/t1/checkpoint.bin" "$tmp/t2/checkpoint.bin"
+  check "the log reports 2 threads" grep -q '"threads": 2' "$tmp/t2/results.json"
+}
+
 bench_train_missing_data() {
   check "a missing data folder is an error, not random pixels" run_fails "$tmp/none" 1 "$tmp/none"
 }

@@ -1,6 +1,7 @@
 #pragma once
-// backend::Cpu: host memory, Eigen's GEMM, and plain loops that the compiler vectorizes.
-// Single-threaded unless Eigen is built with OpenMP (it is not in this project).
+// backend::Cpu: host memory, Eigen's GEMM, and plain loops that the compiler vectorizes, on
+// taynode::cpu_threads() threads (backend/cpu_threads.hpp: default 1; results bit-identical for
+// any count).
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <Eigen/Core>
 
 #include "taynode/backend/backend.hpp"
+#include "taynode/backend/cpu_threads.hpp"
 #include "taynode/config.hpp"
 
 #if defined(__clang__)
@@ -72,51 +74,52 @@ struct Cpu {
   template <class T>
   static void gemm_nt(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
                       T alpha = T(1), T beta = T(0)) {
-    scale_output(m, n, beta, c, ldc);
     if (m == 1) {  // one example: a matrix-vector product (the GEMM kernel would pack all of B)
+      scale_output(m, n, beta, c, ldc);
       Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> row(c, n);
       row.noalias() += alpha * (ConstMatrixMap<T>(a, 1, k, Eigen::OuterStride<>(lda)).row(0) *
                                 ConstMatrixMap<T>(b, n, k, Eigen::OuterStride<>(ldb)).transpose());
       return;
     }
     // Cᵀ = B·Aᵀ: B row-major (n×k), Aᵀ is A's column-major view.
-    gemm_kernel<T, Eigen::RowMajor, Eigen::ColMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha);
+    gemm_kernel<T, Eigen::RowMajor, Eigen::ColMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha, beta);
   }
   // C(m×n) = α·A(m×k)·B(k×n) + β·C (the input cotangent x̄ += ȳ W of a linear map).
   template <class T>
   static void gemm_nn(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
                       T alpha = T(1), T beta = T(0)) {
-    scale_output(m, n, beta, c, ldc);
     // Cᵀ = Bᵀ·Aᵀ: both column-major views.
-    gemm_kernel<T, Eigen::ColMajor, Eigen::ColMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha);
+    gemm_kernel<T, Eigen::ColMajor, Eigen::ColMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha, beta);
   }
   // C(m×n) = α·A(k×m)ᵀ·B(k×n) + β·C (the weight cotangent W̄ += Ȳᵀ X over stacked coefficients).
   template <class T>
   static void gemm_tn(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc,
                       T alpha = T(1), T beta = T(0)) {
-    scale_output(m, n, beta, c, ldc);
     // Cᵀ = Bᵀ·A: Bᵀ column-major view, A row-major (k×m).
-    gemm_kernel<T, Eigen::ColMajor, Eigen::RowMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha);
+    gemm_kernel<T, Eigen::ColMajor, Eigen::RowMajor>(m, n, k, b, ldb, a, lda, c, ldc, alpha, beta);
   }
 
-  // Plain vector operations (host memory: loops the compiler vectorizes).
+  // Plain vector operations (host memory: loops the compiler vectorizes, split over the threads).
+  //
+  // Every split loop body is a function whose operands are its parameters (the *_range functions
+  // below): a lambda reading them from its closure would, in an OpenMP build, read them through
+  // memory on every iteration (the closure escapes into the parallel region), which stops the
+  // vectorization of the loop: measured 25 % slower on one thread before this was done.
   template <class T>
   static void axpy(Index n, T alpha, const T* x, T* y) {
-    TAYNODE_IVDEP
-    for (Index i = 0; i < n; ++i) y[i] += alpha * x[i];
+    cpu_detail::parallel_ranges(n, 64, 1.0, elementwise_grain, [=](Index i0, Index i1) { axpy_range(i0, i1, alpha, x, y); });
   }
   template <class T>
   static void scale(Index n, T alpha, T* x) {
-    TAYNODE_IVDEP
-    for (Index i = 0; i < n; ++i) x[i] *= alpha;
+    cpu_detail::parallel_ranges(n, 64, 1.0, elementwise_grain, [=](Index i0, Index i1) { scale_range(i0, i1, alpha, x); });
   }
   template <class T>
   static void fill(Index n, T value, T* x) {
-    std::fill(x, x + n, value);
+    cpu_detail::parallel_ranges(n, 64, 1.0, elementwise_grain, [=](Index i0, Index i1) { std::fill(x + i0, x + i1, value); });
   }
   template <class T>
   static void copy(Index n, const T* x, T* y) {
-    std::copy(x, x + n, y);
+    cpu_detail::parallel_ranges(n, 64, 1.0, elementwise_grain, [=](Index i0, Index i1) { std::copy(x + i0, x + i1, y + i0); });
   }
   template <class T>
   static void upload(Index n, const T* host, T* x) {
@@ -128,12 +131,31 @@ struct Cpu {
   }
 
   // y_j += α·Σ_i x(i, j), y at increment incy (bias cotangents: column sums of ȳ).
+  // Each column summed over the rows in order (row by row, vectorized across the columns), so a
+  // column's sum does not depend on which range of columns a thread takes.
   template <class T>
   static void column_sums(Index m, Index n, T alpha, const T* x, Index ldx, T* y, Index incy) {
-    const ConstMatrixMap<T> X(x, m, n, Eigen::OuterStride<>(ldx));
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>, 0, Eigen::InnerStride<>> Y(y, n, Eigen::InnerStride<>(incy));
-    if (alpha == T(1)) Y += X.colwise().sum();
-    else Y += alpha * X.colwise().sum();
+    cpu_detail::parallel_ranges(n, 16, double(m), elementwise_grain,
+                                [=](Index j0, Index j1) { column_sums_range(j0, j1, m, alpha, x, ldx, y, incy); });
+  }
+  template <class T>
+  static void column_sums_range(Index j0, Index j1, Index m, T alpha, const T* x, Index ldx, T* y, Index incy) {
+    {
+      constexpr Index block = 256;
+      alignas(64) T acc[block];
+      for (Index b0 = j0; b0 < j1; b0 += block) {
+        const Index w = std::min(block, j1 - b0);
+        std::fill(acc, acc + w, T(0));
+        for (Index i = 0; i < m; ++i) {
+          const T* row = x + i * ldx + b0;
+          TAYNODE_IVDEP
+          for (Index j = 0; j < w; ++j) acc[j] += row[j];
+        }
+        if (alpha != T(1))  // a loop of its own: y + α·acc is never contracted into an FMA
+          for (Index j = 0; j < w; ++j) acc[j] *= alpha;
+        for (Index j = 0; j < w; ++j) y[(b0 + j) * incy] += acc[j];
+      }
+    }
   }
   // Σ_i x_i, Eigen's reduction (so a sum of terms written to memory has the bits of Eigen's sum
   // of the same terms as an expression: both start at index 0 when x is aligned).
@@ -153,26 +175,20 @@ struct Cpu {
   // C(i, :) += α·v for every row i; v has n elements at increment incv.
   template <class T>
   static void add_row(Index m, Index n, T alpha, const T* v, Index incv, T* c, Index ldc) {
-    for (Index i = 0; i < m; ++i) {
-      T* row = c + i * ldc;
-      TAYNODE_IVDEP
-      for (Index j = 0; j < n; ++j) row[j] += alpha * v[j * incv];
-    }
+    cpu_detail::parallel_ranges(m, 1, double(n), elementwise_grain,
+                                [=](Index i0, Index i1) { add_row_range(i0, i1, n, alpha, v, incv, c, ldc); });
   }
 
   // kernel(i) for i in [0, n). The iterations are independent (ivdep), so a kernel whose
   // operator() inlines to straight-line code (a Taylor rule at a compile-time order) vectorizes.
   template <class Kernel>
   TAYNODE_INLINE static void for_each(Index n, Kernel kernel) {
-    TAYNODE_IVDEP
-    for (Index i = 0; i < n; ++i) kernel(i);
+    cpu_detail::parallel_ranges(n, 64, 1.0, elementwise_grain, [kernel](Index i0, Index i1) { for_each_range(i0, i1, kernel); });
   }
   template <class Kernel>
   TAYNODE_INLINE static void for_each_2d(Index rows, Index cols, Kernel kernel) {
-    for (Index r = 0; r < rows; ++r) {
-      TAYNODE_IVDEP
-      for (Index c = 0; c < cols; ++c) kernel(r, c);
-    }
+    cpu_detail::parallel_ranges(rows, 1, double(cols), elementwise_grain,
+                                [kernel, cols](Index r0, Index r1) { for_each_2d_range(r0, r1, cols, kernel); });
   }
 
   // Coefficient 0 of the elementwise functions: the same formulas as the k = 0 branch of the rules
@@ -185,6 +201,82 @@ struct Cpu {
   // a 512-bit division costs as much as the rest of the loop).
   template <class T>
   static void sigmoid_values(Index n, const T* u, T* s, T* e) {
+    cpu_detail::parallel_ranges(n, 256, 1.0, elementwise_grain,
+                                [=](Index i0, Index i1) { sigmoid_values_range(i1 - i0, u + i0, s + i0, e + i0); });
+  }
+  // tanh(u) = ±(1 − q)/(1 + q) and w = 1/cosh²(u) = 4q/(1 + q)² with q = e^{−2|u|} (one vectorized
+  // exponential; the rule's k = 0 branch). Two ranges take libm instead: |u| < 1/8, where 1 − q
+  // would lose up to 3 bits (there w = 1 − tanh² has no cancellation: tanh² < 1/64), and q below
+  // the smallest normal number, where the vectorized exp is clamped (w is then 4·e^{−2|u|} or 0).
+  template <class T>
+  static void tanh_values(Index n, const T* u, T* y, T* w) {
+    cpu_detail::parallel_ranges(n, 256, 1.0, elementwise_grain,
+                                [=](Index i0, Index i1) { tanh_values_range(i1 - i0, u + i0, y + i0, w + i0); });
+  }
+  // softplus(u) = max(u, 0) + log1p(e^{−|u|}), with s = σ(u), e = σ(u)σ(−u) as above.
+  template <class T>
+  static void softplus_values(Index n, const T* u, T* y, T* s, T* e) {
+    cpu_detail::parallel_ranges(n, 256, 1.0, elementwise_grain,
+                                [=](Index i0, Index i1) { softplus_values_range(i1 - i0, u + i0, y + i0, s + i0, e + i0); });
+  }
+  template <class T>
+  static void exp_values(Index n, const T* u, T* y) {
+    cpu_detail::parallel_ranges(n, 256, 1.0, elementwise_grain,
+                                [=](Index i0, Index i1) { exp_values_range(i1 - i0, u + i0, y + i0); });
+  }
+  template <class T>
+  static void log_values(Index n, const T* u, T* y) {
+    cpu_detail::parallel_ranges(n, 256, 1.0, elementwise_grain,
+                                [=](Index i0, Index i1) { log_values_range(i1 - i0, u + i0, y + i0); });
+  }
+
+  // out_i = Σ_j x(i, j)²
+  template <class T>
+  static void row_squared_norms(Index m, Index n, const T* x, Index ldx, T* out) {
+    cpu_detail::parallel_ranges(m, 1, double(n), elementwise_grain, [=](Index i0, Index i1) {
+      const ConstMatrixMap<T> X(x + i0 * ldx, i1 - i0, n, Eigen::OuterStride<>(ldx));
+      Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(out + i0, i1 - i0) = X.rowwise().squaredNorm();
+    });
+  }
+
+ private:
+  // Least work per thread (elements; flops for GEMMs): below it a region stays on one thread.
+  static constexpr double elementwise_grain = 16384, gemm_grain = 2.0e5;
+
+  // The bodies of the split loops (one range each; see axpy).
+  template <class T>
+  static void axpy_range(Index i0, Index i1, T alpha, const T* x, T* y) {
+    TAYNODE_IVDEP
+    for (Index i = i0; i < i1; ++i) y[i] += alpha * x[i];
+  }
+  template <class T>
+  static void scale_range(Index i0, Index i1, T alpha, T* x) {
+    TAYNODE_IVDEP
+    for (Index i = i0; i < i1; ++i) x[i] *= alpha;
+  }
+  template <class T>
+  static void add_row_range(Index i0, Index i1, Index n, T alpha, const T* v, Index incv, T* c, Index ldc) {
+    for (Index i = i0; i < i1; ++i) {
+      T* row = c + i * ldc;
+      TAYNODE_IVDEP
+      for (Index j = 0; j < n; ++j) row[j] += alpha * v[j * incv];
+    }
+  }
+  template <class Kernel>
+  TAYNODE_INLINE static void for_each_range(Index i0, Index i1, Kernel kernel) {
+    TAYNODE_IVDEP
+    for (Index i = i0; i < i1; ++i) kernel(i);
+  }
+  template <class Kernel>
+  TAYNODE_INLINE static void for_each_2d_range(Index r0, Index r1, Index cols, Kernel kernel) {
+    for (Index r = r0; r < r1; ++r) {
+      TAYNODE_IVDEP
+      for (Index c = 0; c < cols; ++c) kernel(r, c);
+    }
+  }
+  // The value functions on one range (the public ones split [0, n) over the threads).
+  template <class T>
+  static void sigmoid_values_range(Index n, const T* u, T* s, T* e) {
     constexpr Index chunk = 256;
     alignas(64) T z[chunk];
     for (Index i0 = 0; i0 < n; i0 += chunk) {
@@ -201,12 +293,8 @@ struct Cpu {
       }
     }
   }
-  // tanh(u) = ±(1 − q)/(1 + q) and w = 1/cosh²(u) = 4q/(1 + q)² with q = e^{−2|u|} (one vectorized
-  // exponential; the rule's k = 0 branch). Two ranges take libm instead: |u| < 1/8, where 1 − q
-  // would lose up to 3 bits (there w = 1 − tanh² has no cancellation: tanh² < 1/64), and q below
-  // the smallest normal number, where the vectorized exp is clamped (w is then 4·e^{−2|u|} or 0).
   template <class T>
-  static void tanh_values(Index n, const T* u, T* y, T* w) {
+  static void tanh_values_range(Index n, const T* u, T* y, T* w) {
     constexpr Index chunk = 256;
     alignas(64) T q[chunk];
     using A = Eigen::Array<T, Eigen::Dynamic, 1>;
@@ -236,9 +324,8 @@ struct Cpu {
           }
     }
   }
-  // softplus(u) = max(u, 0) + log1p(e^{−|u|}), with s = σ(u), e = σ(u)σ(−u) as above.
   template <class T>
-  static void softplus_values(Index n, const T* u, T* y, T* s, T* e) {
+  static void softplus_values_range(Index n, const T* u, T* y, T* s, T* e) {
     constexpr Index chunk = 256;
     alignas(64) T z[chunk];
     alignas(64) T l[chunk];
@@ -259,23 +346,28 @@ struct Cpu {
       }
     }
   }
+  // exp/log through an aligned chunk: Eigen's loop over a map of unknown alignment takes its
+  // first and last elements on the scalar path (libm, not its packet kernel), so writing y
+  // directly would give an element different bits depending on where a range starts.
   template <class T>
-  static void exp_values(Index n, const T* u, T* y) {
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(y, n) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(u, n).exp();
+  static void exp_values_range(Index n, const T* u, T* y) {
+    aligned_chunks(n, u, y, [](const auto& a) { return a.exp(); });
   }
   template <class T>
-  static void log_values(Index n, const T* u, T* y) {
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(y, n) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(u, n).log();
+  static void log_values_range(Index n, const T* u, T* y) {
+    aligned_chunks(n, u, y, [](const auto& a) { return a.log(); });
   }
-
-  // out_i = Σ_j x(i, j)²
-  template <class T>
-  static void row_squared_norms(Index m, Index n, const T* x, Index ldx, T* out) {
-    const ConstMatrixMap<T> X(x, m, n, Eigen::OuterStride<>(ldx));
-    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(out, m) = X.rowwise().squaredNorm();
+  template <class T, class Op>
+  static void aligned_chunks(Index n, const T* u, T* y, Op op) {
+    constexpr Index chunk = 256;
+    alignas(64) T z[chunk];
+    using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+    for (Index i0 = 0; i0 < n; i0 += chunk) {
+      const Index m = std::min(chunk, n - i0);
+      Eigen::Map<A, Eigen::Aligned64>(z, m) = op(Eigen::Map<const A>(u + i0, m));
+      std::copy(z, z + m, y + i0);
+    }
   }
-
- private:
   // C = β·C (β = 0: zeros, whatever C held; β = 1: untouched).
   template <class T>
   static void scale_output(Index m, Index n, T beta, T* c, Index ldc) {
@@ -292,17 +384,43 @@ struct Cpu {
   }
   // Column-major Cᵀ(n×m) += α·L(n×k)·R(k×m) with L and R stored in the given orders; C is the
   // row-major m×n matrix at c (leading dimension ldc).
+  //
+  // Threads take ranges of C's rows (Cᵀ's columns, R's columns), each running Eigen's kernel on
+  // its part with the blocking (kc, mc, nc) of the WHOLE product. Eigen computes Cᵀ's columns in
+  // blocks of nc (not necessarily a multiple of its register block nr), made of groups of nr ≤ 8
+  // columns from the block's start, each group kind with its own code path; a range that starts
+  // where the whole product starts a block (or, within a single block, at a multiple of 8) sees
+  // the same groups, so each element is the same sequence of operations as in the whole product
+  // (cpu_threads.hpp). (Splitting Cᵀ's rows instead, to pack the weights once per thread rather
+  // than the batch, measured no faster on the MNIST shapes: benchmarks/RESULTS.md.)
   template <class T, int LhsOrder, int RhsOrder>
   static void gemm_kernel(Index m, Index n, Index k, const T* l, Index ldl, const T* r, Index ldr, T* c, Index ldc,
-                          T alpha) {
-    if (m == 0 || n == 0 || k == 0) return;
+                          T alpha, T beta) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) return scale_output(m, n, beta, c, ldc);
     using Gemm = Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false,
                                                                 Eigen::ColMajor, 1>;
     // Eigen sizes the blocking for the row-major problem (m, n, k) and then runs its transpose.
-    Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic> blocking(
+    Eigen::internal::gemm_blocking_space<Eigen::ColMajor, T, T, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic> whole(
         m, n, k, 1, true);
-    Gemm::run(n, m, k, l, ldl, r, ldr, c, 1, ldc, alpha, blocking, nullptr);
+    const Index nc = std::min(m, whole.nc()), quantum = nc < m ? nc : 8;
+    cpu_detail::parallel_ranges(m, quantum, 2.0 * double(n) * double(k), gemm_grain, [&](Index m0, Index m1) {
+      scale_output(m1 - m0, n, beta, c + m0 * ldc, ldc);
+      if (m0 == 0 && m1 == m) return Gemm::run(n, m, k, l, ldl, r, ldr, c, 1, ldc, alpha, whole, nullptr);
+      FixedBlocking<T> blocking(whole.kc(), whole.mc(), whole.nc());
+      const T* r0 = RhsOrder == Eigen::ColMajor ? r + m0 * ldr : r + m0;
+      Gemm::run(n, m1 - m0, k, l, ldl, r0, ldr, c + m0 * ldc, 1, ldc, alpha, blocking, nullptr);
+    });
   }
+  // A blocking with given sizes and no preallocated panels (Eigen's GEMM allocates its own).
+  template <class T>
+  struct FixedBlocking : Eigen::internal::level3_blocking<T, T> {
+    FixedBlocking(Index kc, Index mc, Index nc) {
+      this->m_kc = kc;
+      this->m_mc = mc;
+      this->m_nc = nc;
+    }
+  };
   template <class T>
   static void exp_minus_abs(Index m, const T* u, T* z) {
     using A = Eigen::Array<T, Eigen::Dynamic, 1>;

@@ -136,6 +136,11 @@ class DataParallel {
     unpack(p);
   }
 
+  // Rank `root`'s bytes to all ranks (one MPI_Bcast): e.g. an ncclUniqueId (dist/nccl.hpp).
+  void broadcast_bytes(void* data, std::size_t bytes, int root = 0) const {
+    mpi_detail::check(MPI_Bcast(data, int(bytes), MPI_BYTE, root, comm_), "MPI_Bcast");
+  }
+
   void barrier() const { mpi_detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
  private:

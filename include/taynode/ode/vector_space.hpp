@@ -27,6 +27,8 @@
 
 #include <Eigen/Core>
 
+#include "taynode/backend/cpu_threads.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -312,21 +314,30 @@ struct VectorSpace<S> {
 
   // out_i = (y_i +) h·(Σ_j c_j k_j,i), or (y_i +) (h·c_0)·k_0,i for one stage: the operations of the
   // Eigen expressions of add_scaled / scaled_sum, component by component.
+  // Split over taynode::cpu_threads() (components independent: the same bits for any count). The
+  // body takes its operands as parameters, not from a closure (see backend::Cpu::axpy).
   template <bool ScaledSum, std::size_t N, class... P>
   static void combine_loop(Real* out, const Real* y, Eigen::Index n, Real h, const std::array<Real, N>& c,
                            const P*... k) {
-    const Real* const ptr[] = {k...};
+    const std::array<const Real*, N> ptr{k...};
+    backend::cpu_detail::parallel_ranges(n, 64, double(N + 1), 16384.0, [=](Eigen::Index i0, Eigen::Index i1) {
+      combine_range<ScaledSum, N>(i0, i1, out, y, h, c, ptr);
+    });
+  }
+  template <bool ScaledSum, std::size_t N>
+  static void combine_range(Eigen::Index i0, Eigen::Index i1, Real* out, const Real* y, Real h, std::array<Real, N> c,
+                            std::array<const Real*, N> ptr) {
     if constexpr (N == 1) {
       const Real hc = h * c[0];
       const Real* const k0 = ptr[0];
-      for (Eigen::Index i = 0; i < n; ++i) {
+      for (Eigen::Index i = i0; i < i1; ++i) {
         if constexpr (ScaledSum)
           out[i] = hc * k0[i];
         else
           out[i] = y[i] + hc * k0[i];
       }
     } else {
-      for (Eigen::Index i = 0; i < n; ++i) {
+      for (Eigen::Index i = i0; i < i1; ++i) {
         Real acc = c[0] * ptr[0][i];
         for (std::size_t j = 1; j < N; ++j) acc = acc + c[j] * ptr[j][i];
         if constexpr (ScaledSum)

@@ -1,6 +1,7 @@
 // A user program: taynode from an installed package or from add_subdirectory.
 // Third derivatives by Taylor mode (a polynomial, exp, and the solution of z' = z^2), checked
 // against the closed forms.
+#include <taynode/backend/cpu_threads.hpp>
 #include <taynode/jet.hpp>
 #include <taynode/taylor.hpp>
 
@@ -33,6 +34,13 @@ int main() {
     std::printf("k=%d  z^(k)(0)=%g (exact %g)\n", k, z[k], z_exact[k]);
     if (std::abs(z[k] - z_exact[k]) > 1e-14) ++failures;
   }
+
+#ifdef TAYNODE_CONSUMER_THREADS
+  // Linked to taynode::threads: backend::Cpu may run on two threads.
+  taynode::set_cpu_threads(2);
+  std::printf("taynode::threads: %d threads\n", taynode::cpu_threads());
+  if (!taynode::cpu_threads_available || taynode::cpu_threads() != 2) ++failures;
+#endif
 
   std::puts(failures == 0 ? "taynode consumer: OK" : "taynode consumer: WRONG");
   return failures == 0 ? 0 : 1;
