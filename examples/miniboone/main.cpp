@@ -306,6 +306,7 @@ int main(int argc, char** argv) {
   if (lr_values->count() > 0 && lr_iterations->count() == 0 && s.lr_values.size() == 1) s.lr_iterations.clear();
   const bool out_existed = fs::exists(s.out_dir);
   try {
+    run_report::refuse_several_processes("miniboone");
     s.validate();
     return s.precision == "float" ? run<float>(s) : run<double>(s);
   } catch (const std::exception& e) {

@@ -294,6 +294,11 @@ int main(int argc, char** argv) {
   app.add_option("--precision", s.precision, "float or double");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
   app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
+  double collective_timeout = 600;
+  app.add_option("--collective-timeout", collective_timeout,
+                 "under mpirun: seconds a rank waits in one collective before it ends the job (a rank hangs); 0: no "
+                 "limit")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--label", s.label, "name of the run in the plots (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
   app.add_option("--monitor-every", s.monitor_every,
@@ -316,6 +321,12 @@ int main(int argc, char** argv) {
        {"--subset", "--test-subset", "--steps", "--batch", "--seed", "--monitor-batch", "--eval-batch"})
     app.get_option(name)->check(non_negative);
   CLI11_PARSE(app, argc, argv);
+#if TAYNODE_MNIST_MPI
+  if (dp.size() > 1 && collective_timeout > 0)
+    dp.set_timeout(std::chrono::milliseconds(static_cast<long long>(collective_timeout * 1000)));
+#else
+  (void)collective_timeout;
+#endif
   // One learning rate without boundaries: a constant rate (not the default schedule's boundaries).
   if (lr_values->count() > 0 && lr_epochs->count() == 0 && s.lr_values.size() == 1) s.lr_epochs.clear();
   const bool out_existed = fs::exists(s.out_dir);

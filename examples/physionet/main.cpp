@@ -270,6 +270,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const bool out_existed = fs::exists(s.out_dir);
   try {
+    run_report::refuse_several_processes("physionet");
     s.validate();
     return run(s);
   } catch (const std::exception& e) {

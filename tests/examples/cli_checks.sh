@@ -110,6 +110,10 @@ miniboone_options() {
   check "--samples -3 is rejected" run_fails 'samples.*-3' "${nodata[@]}" --samples -3
   check "a missing data folder is an error naming it" run_fails "$tmp/none" "${nodata[@]}"
   check "a failed run leaves no output folder" test ! -e "$tmp/mb"
+  # Under mpirun -np 2 (as the launcher's environment says): refused before any work, not run
+  # twice into the same files (the example does not shard over MPI yet).
+  OMPI_COMM_WORLD_SIZE=2 check "started as 2 MPI processes: refused, naming the count" \
+    run_fails 'started as 2 processes.*does not shard' "${nodata[@]}"
 }
 
 physionet_options() {
@@ -129,6 +133,10 @@ physionet_options() {
   check "--eval foo is rejected" run_fails 'eval must be' "${nodata[@]}" --eval foo
   check "a missing data folder is an error naming it" run_fails "$tmp/none" "${nodata[@]}"
   check "a failed run leaves no output folder" test ! -e "$tmp/ph"
+  # Under mpirun -np 2 (as the launcher's environment says): refused before any work, not run
+  # twice into the same files (the example does not shard over MPI yet).
+  OMPI_COMM_WORLD_SIZE=2 check "started as 2 MPI processes: refused, naming the count" \
+    run_fails 'started as 2 processes.*does not shard' "${nodata[@]}"
 }
 
 mnist_threads_identical() {

@@ -14,7 +14,7 @@
 //
 // Errors: the communicator's error handler is MPI_ERRORS_RETURN, and a failed call throws
 // dist::MpiError naming the call and MPI's message (a rank that throws and exits makes mpirun
-// end the job; docs/dist.md).
+// end the job; docs/dist.md). A rank that hangs without dying: set_timeout.
 
 // The C API only: MPI's deprecated C++ bindings are skipped (they also warn under -Wextra).
 #ifndef OMPI_SKIP_MPICXX
@@ -26,13 +26,16 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "taynode/dist/watchdog.hpp"
 #include "taynode/nn/parameters.hpp"
 
 namespace taynode::dist {
@@ -99,8 +102,7 @@ class DataParallel {
   template <class T>
   void sum(T* x, std::size_t n) const {
     if (n == 0) return;
-    mpi_detail::check(MPI_Allreduce(MPI_IN_PLACE, x, int(n), mpi_detail::datatype<T>(), MPI_SUM, comm_),
-                      "MPI_Allreduce");
+    collective("MPI_Allreduce", [&] { return MPI_Allreduce(MPI_IN_PLACE, x, int(n), mpi_detail::datatype<T>(), MPI_SUM, comm_); });
   }
   // One number summed (maximized) over ranks: a loss part, an NFE, a failure count.
   template <class T>
@@ -110,7 +112,7 @@ class DataParallel {
   }
   template <class T>
   T maximum(T x) const {
-    mpi_detail::check(MPI_Allreduce(MPI_IN_PLACE, &x, 1, mpi_detail::datatype<T>(), MPI_MAX, comm_), "MPI_Allreduce");
+    collective("MPI_Allreduce", [&] { return MPI_Allreduce(MPI_IN_PLACE, &x, 1, mpi_detail::datatype<T>(), MPI_MAX, comm_); });
     return x;
   }
 
@@ -131,19 +133,39 @@ class DataParallel {
     pack(p);
     check_same_size(buffer_of<typename Params::Scalar>().size(), "broadcast");
     auto& buf = buffer_of<typename Params::Scalar>();
-    mpi_detail::check(MPI_Bcast(buf.data(), int(buf.size()), mpi_detail::datatype<typename Params::Scalar>(), root, comm_),
-                      "MPI_Bcast");
+    collective("MPI_Bcast", [&] {
+      return MPI_Bcast(buf.data(), int(buf.size()), mpi_detail::datatype<typename Params::Scalar>(), root, comm_);
+    });
     unpack(p);
   }
 
   // Rank `root`'s bytes to all ranks (one MPI_Bcast): e.g. an ncclUniqueId (dist/nccl.hpp).
   void broadcast_bytes(void* data, std::size_t bytes, int root = 0) const {
-    mpi_detail::check(MPI_Bcast(data, int(bytes), MPI_BYTE, root, comm_), "MPI_Bcast");
+    collective("MPI_Bcast", [&] { return MPI_Bcast(data, int(bytes), MPI_BYTE, root, comm_); });
   }
 
-  void barrier() const { mpi_detail::check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  void barrier() const {
+    collective("MPI_Barrier", [&] { return MPI_Barrier(comm_); });
+  }
+
+  // A time limit on every collective of this object (0: none, the default): a rank whose
+  // collective has not returned after `limit` — another rank hangs without dying — prints the
+  // call and exits with status 124, and mpirun ends the job (dist/watchdog.hpp). Choose it well
+  // above the longest time ranks can legitimately drift apart between two collectives (e.g. a
+  // slow evaluation on rank 0 only).
+  void set_timeout(std::chrono::milliseconds limit) {
+    watchdog_ = limit.count() > 0 ? std::make_shared<CollectiveWatchdog>(limit, rank_) : nullptr;
+  }
 
  private:
+  // One collective: under the watchdog's time limit if one is set, then its error code checked.
+  template <class Call>
+  void collective(const char* name, Call&& call) const {
+    if (watchdog_) watchdog_->arm(name);
+    const int code = call();
+    if (watchdog_) watchdog_->disarm();
+    mpi_detail::check(code, name);
+  }
   template <class T>
   std::vector<T>& buffer_of() {
     if constexpr (std::is_same_v<T, double>) return buffer_d_;
@@ -174,7 +196,7 @@ class DataParallel {
   void check_same_size(std::size_t n, const char* what) {
     if (n == checked_size_) return;
     long long mm[2] = {-static_cast<long long>(n), static_cast<long long>(n)};
-    mpi_detail::check(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_LONG_LONG, MPI_MAX, comm_), "MPI_Allreduce");
+    collective("MPI_Allreduce", [&] { return MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_LONG_LONG, MPI_MAX, comm_); });
     if (-mm[0] != mm[1])
       throw MpiError(std::string("taynode::dist::DataParallel::") + what + ": the ranks hold different parameter counts (" +
                      std::to_string(-mm[0]) + " to " + std::to_string(mm[1]) + ")");
@@ -186,6 +208,7 @@ class DataParallel {
   std::size_t checked_size_ = std::size_t(-1);
   std::vector<double> buffer_d_;
   std::vector<float> buffer_f_;
+  std::shared_ptr<CollectiveWatchdog> watchdog_;  // shared: DataParallel stays copyable
 };
 
 }  // namespace taynode::dist
