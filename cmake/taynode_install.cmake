@@ -7,9 +7,17 @@ set(TAYNODE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_DATADIR}/cmake/taynode
     CACHE STRING "Where to install taynode's CMake package files (relative to the prefix)")
 
 install(TARGETS taynode EXPORT taynodeTargets)
-if(TARGET taynode_threads)
-  install(TARGETS taynode_threads EXPORT taynodeTargets)  # taynode::threads (OpenMP)
-endif()
+# The optional targets this build has (taynode::threads, ::cuda, ::nccl, ::mpi) are exported too;
+# the package config finds their dependencies (TAYNODE_EXPORTED_* below).
+foreach(part threads cuda nccl mpi)
+  string(TOUPPER ${part} PART)
+  if(TARGET taynode_${part})
+    install(TARGETS taynode_${part} EXPORT taynodeTargets)
+    set(TAYNODE_EXPORTED_${PART} ON)
+  else()
+    set(TAYNODE_EXPORTED_${PART} OFF)
+  endif()
+endforeach()
 # Headers only: no build markers or notes that may sit beside them.
 install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}

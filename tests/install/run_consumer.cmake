@@ -1,6 +1,7 @@
 # cmake -P script behind the install:* tests.
 # Inputs (-D): MODE (find_package | add_subdirectory), TAYNODE_SOURCE_DIR, TAYNODE_BINARY_DIR,
-# CONSUMER_SOURCE_DIR, WORK_DIR, GENERATOR, CXX_COMPILER, BUILD_TYPE.
+# CONSUMER_SOURCE_DIR, WORK_DIR, GENERATOR, CXX_COMPILER, BUILD_TYPE; EXPECT_TARGETS (find_package:
+# the optional targets, comma-separated, that the installed package must define).
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var MODE TAYNODE_SOURCE_DIR TAYNODE_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR
@@ -36,7 +37,8 @@ if(MODE STREQUAL "find_package")
   # Only the prefix (and the system, for Eigen) is searched: the source tree is not visible.
   run_step("configure" ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR}/consumer -B ${build}
                        ${configure_args} -DCMAKE_PREFIX_PATH=${prefix}
-                       -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON)
+                       -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
+                       "-DTAYNODE_EXPECT_TARGETS=${EXPECT_TARGETS}")
   set(headers ${prefix}/include/taynode)
   if(NOT EXISTS ${headers}/jet.hpp)
     message(FATAL_ERROR "[${MODE}] ${headers}/jet.hpp was not installed")
