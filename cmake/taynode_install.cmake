@@ -9,7 +9,7 @@ set(TAYNODE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_DATADIR}/cmake/taynode
 install(TARGETS taynode EXPORT taynodeTargets)
 # The optional targets this build has (taynode::threads, ::cuda, ::nccl, ::mpi) are exported too;
 # the package config finds their dependencies (TAYNODE_EXPORTED_* below).
-foreach(part threads cuda nccl mpi)
+foreach(part ${TAYNODE_OPTIONAL_PARTS})
   string(TOUPPER ${part} PART)
   if(TARGET taynode_${part})
     install(TARGETS taynode_${part} EXPORT taynodeTargets)

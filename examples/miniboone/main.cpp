@@ -7,6 +7,10 @@
 // Output in --out (default out/miniboone): settings.json, train_log.csv (every --log-every
 // iterations), val_log.csv (validation NLL and NFE every --validate-every iterations), eval.csv and
 // eval.json (Table 4's row with the run's settings), checkpoint.bin.
+//
+// Under MPI (a build with taynode::mpi): `mpirun -np N miniboone …` trains data-parallel — each rank
+// its shard of every global batch, one allreduce of the gradients per iteration — and evaluates
+// with the adaptive solves shared across ranks; rank 0 prints and writes every file (docs/dist.md).
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -80,12 +84,14 @@ int run(const Settings& s) {
     resumed = true;
     std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
   }
+  ranks().broadcast(trainer.parameters());  // rank 0's parameters on every rank
+  const bool leader = example_ranks::leader();  // rank 0 writes every file
   // Sampling only (--samples with nothing to train and --eval none, e.g. --resume CKPT --epochs 0):
   // writes samples.csv and test_rows.csv only, so the run folder's other files stay as they were.
   const bool sample_only = s.samples > 0 && s.eval == "none" && trainer.iteration() >= total_its;
-  fs::create_directories(out);
+  if (leader) fs::create_directories(out);
   if (!sample_only) {
-    write_file(out / "settings.json", settings_json(s) + "\n");
+    if (leader) write_file(out / "settings.json", settings_json(s) + "\n");
     written.push_back("settings.json");
   }
   std::cout << "MINIBOONE FFJORD: " << model.parameter_count() << " parameters (hidden " << s.hidden_text() << "), "
@@ -96,17 +102,22 @@ int run(const Settings& s) {
             << "data: " << data.description << "\n"
             << "training: " << data.train.rows() << " rows, " << its_per_epoch << " iterations/epoch of " << s.batch
             << " (an incomplete last batch is dropped), " << total_its << " iterations in total\n";
+  if (ranks().size() > 1)
+    std::cout << "data-parallel over " << ranks().size() << " MPI ranks: " << ranks().shard(s.batch).second
+              << " rows of each batch of " << s.batch << " on rank 0\n";
 
   const std::string ckpt = sample_only ? std::string() : s.checkpoint_path();
   std::vector<double> times;
   Window all, win;
-  const bool bar = s.progress && ::isatty(STDERR_FILENO);
+  const bool bar = leader && s.progress && ::isatty(STDERR_FILENO);
   std::int64_t it = trainer.iteration();
   const std::int64_t first_it = it;
   if (it < total_its) {
-    auto log_csv = open_csv(out / "train_log.csv", resumed,
+    const fs::path sink = "/dev/null";  // the other ranks' copies of the logs
+    auto log_csv = open_csv(leader ? out / "train_log.csv" : sink, resumed,
                             "iteration,epoch,lr,loss,nats,penalty,nfe_forward,nfe_backward,ms_per_iteration");
-    auto val_csv = open_csv(out / "val_log.csv", resumed, "iteration,epoch,val_nll_hutchinson,val_nfe,seconds");
+    auto val_csv = open_csv(leader ? out / "val_log.csv" : sink, resumed,
+                            "iteration,epoch,val_nll_hutchinson,val_nfe,seconds");
     written.insert(written.end(), {"train_log.csv", "val_log.csv"});
     Settings vs = s;  // validation: Hutchinson NLL and NFE only
     vs.exact = false;
@@ -156,13 +167,16 @@ int run(const Settings& s) {
                     static_cast<long long>(it), v.nll_hutchinson, v.hutchinson_se, v.nfe, v.seconds);
       }
       const bool save = s.checkpoint_every > 0 ? it % s.checkpoint_every == 0 : it % its_per_epoch == 0;
-      if (!ckpt.empty() && (save || it == total_its))
+      if (leader && !ckpt.empty() && (save || it == total_its))
         taynode::nn::save_checkpoint(ckpt, trainer.parameters(), &trainer.optimizer().state());
     }
   }
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
   print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);
+  if (ranks().size() > 1 && med_ms > 0)
+    std::printf("%d ranks: %.1f rows/s per rank, %.1f in total (median iteration)\n", ranks().size(),
+                1e3 * double(ranks().shard(s.batch).second) / med_ms, 1e3 * double(s.batch) / med_ms);
 
   std::vector<EvalResult> evals;
   if (s.eval != "none") evals.push_back(evaluate(model, s.eval == "test" ? data.test : data.val, s, s.eval));
@@ -175,8 +189,9 @@ int run(const Settings& s) {
                 "[z, dlogp] system, Dopri5 rtol = atol = %g, batches of %zu solved jointly)\n",
                 e.nll_hutchinson - e.nll_exact, e.difference_se, s.eval_tol, s.eval_batch);
   }
-  if (s.samples > 0) {
-    // z1 ~ N(0, I), integrated backward from t = 1 to t = 0 (plain dynamics, Dopri5 at --eval-tol).
+  if (s.samples > 0 && leader) {
+    // z1 ~ N(0, I), integrated backward from t = 1 to t = 0 (plain dynamics, Dopri5 at --eval-tol;
+    // rank 0 alone: no collective).
     const auto t0 = std::chrono::steady_clock::now();
     std::size_t nfe = 0;
     const auto [z1, xs] = sample(model, s.samples, D, s, &nfe);
@@ -219,7 +234,7 @@ int run(const Settings& s) {
         << num(e.difference_se) << "," << num(e.nfe) << "," << num(e.r2) << "," << num(e.frobenius) << ","
         << num(e.kinetic) << "," << num(train_seconds) << "," << num(med_ms) << "," << (data.paper_split ? 1 : 0)
         << "\n";
-    write_file(out / "eval.csv", f.str());
+    if (leader) write_file(out / "eval.csv", f.str());
     written.push_back("eval.csv");
   }
   {
@@ -232,7 +247,7 @@ int run(const Settings& s) {
       << ",\n  \"eval\": [";
     for (std::size_t i = 0; i < evals.size(); ++i) f << (i ? ", " : "") << eval_json(evals[i]);
     f << "]\n}\n";
-    write_file(out / "eval.json", f.str());
+    if (leader) write_file(out / "eval.json", f.str());
     written.push_back("eval.json");
   }
   std::printf("wrote %s/{%s}; wall time %.1f s\n", s.out_dir.c_str(), join(written).c_str(), wall);
@@ -242,6 +257,7 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  example_ranks::Session session(argc, argv);
   Settings s;
   s.data_dir = shared_data_dir("miniboone");
   CLI::App app{"FFJORD density estimation on MINIBOONE with a speed regularizer (Kelly et al. 2020, Table 4). "
@@ -280,6 +296,9 @@ int main(int argc, char** argv) {
   app.add_option("--precision", s.precision, "float or double");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
   app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
+  app.add_option("--collective-timeout", s.collective_timeout,
+                 "under mpirun: seconds a rank waits in one collective before it ends the job (a rank hangs); 0: no "
+                 "limit");
   app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
   app.add_option("--validate-every", s.validate_every, "validation NLL and NFE every N iterations and at the end (0: never)");
@@ -306,14 +325,16 @@ int main(int argc, char** argv) {
   if (lr_values->count() > 0 && lr_iterations->count() == 0 && s.lr_values.size() == 1) s.lr_iterations.clear();
   const bool out_existed = fs::exists(s.out_dir);
   try {
-    run_report::refuse_several_processes("miniboone");
     s.validate();
+    session.set_timeout(s.collective_timeout);
     return s.precision == "float" ? run<float>(s) : run<double>(s);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "\nminiboone: error: " << e.what() << "\n";
+    std::cerr << "\nminiboone: error" << example_ranks::where() << ": " << e.what() << "\n";
     std::error_code ec;
-    if (!out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec)) fs::remove(s.out_dir, ec);
+    if (example_ranks::leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
+      fs::remove(s.out_dir, ec);
+    session.abort();  // the other ranks may be inside a collective: end the whole job now
     return 1;
   }
 }

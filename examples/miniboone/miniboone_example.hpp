@@ -55,6 +55,7 @@ using mnist_example::json_escape;
 using mnist_example::median;
 using mnist_example::method_from_name;
 using mnist_example::num;
+using example_ranks::ranks;
 using taynode::Index;
 template <class T>
 using Mat = taynode::nn::RowMatrix<T>;
@@ -88,6 +89,7 @@ struct Settings {
   std::string precision = "double";
   std::uint64_t seed = 0;
   int threads = 1;
+  double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
   // output
   std::string out_dir = "out/miniboone";
   std::string label;
@@ -169,6 +171,12 @@ struct Settings {
     if (precision != "float" && precision != "double")
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
+    if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
+    // Under mpirun every rank needs a row of each training batch (evaluation batches of fewer
+    // rows than ranks are solved whole by every rank: example_ranks::part_of).
+    if (batch < std::size_t(ranks().size()))
+      throw std::invalid_argument("--batch " + std::to_string(batch) + " has fewer rows than the " +
+                                  std::to_string(ranks().size()) + " ranks");
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (validate_every < 0) throw std::invalid_argument("--validate-every must be >= 0");
     if (checkpoint_every < 0) throw std::invalid_argument("--checkpoint-every must be >= 0 (0: every epoch)");
@@ -195,7 +203,7 @@ inline std::string settings_json(const Settings& s) {
     << "\", \"epochs\": " << s.epochs << ", \"max_iterations\": " << s.max_iterations << ", \"batch\": " << s.batch
     << ", \"lr_values\": [" << join(s.lr_values, ", ") << "], \"lr_iterations\": [" << join(s.lr_iterations, ", ")
     << "], \"precision\": \"" << s.precision << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
-    << ", \"eval\": \"" << s.eval << "\", \"eval_subset\": " << s.eval_subset << ", \"eval_batch\": " << s.eval_batch
+    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"eval\": \"" << s.eval << "\", \"eval_subset\": " << s.eval_subset << ", \"eval_batch\": " << s.eval_batch
     << ", \"exact_batch\": " << s.exact_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"label\": \""
     << json_escape(s.run_label()) << "\"}";
   return o.str();
@@ -277,7 +285,7 @@ class Trainer {
       : model_(model),
         s_(s),
         K_(s.K()),
-        ws_(model.dynamics, std::max(K_, 1), Index(s.batch)),
+        ws_(model.dynamics, std::max(K_, 1), Index(ranks().shard(s.batch).second)),
         adj_(ws_),
         refs_(model.refs()),
         opt_(make_schedule(s)),
@@ -291,14 +299,23 @@ class Trainer {
     else g_ = taynode::ad::Backprop{fwd};
   }
 
-  IterationResult step(const Mat<T>& x) {
-    if (x.rows() != Index(s_.batch) || x.cols() != dim_)
+  // One iteration on the global batch: this rank's rows, gradients summed over the ranks.
+  IterationResult step(const Mat<T>& x_global) {
+    if (x_global.rows() != Index(s_.batch) || x_global.cols() != dim_)
       throw std::invalid_argument("Trainer::step: a batch must be " + std::to_string(s_.batch) + " × " +
                                   std::to_string(dim_));
     const auto start = std::chrono::steady_clock::now();
-    // One Gaussian ε per example, a function of (seed, iteration).
-    eps_ = seeded_noise<T>(s_.seed, 0x74726e00u, iteration(), x.rows(), x.cols());
+    const auto [first, count] = ranks().shard(s_.batch);
+    // One Gaussian ε per example, a function of (seed, iteration): drawn for the global batch, then
+    // this rank's rows (the noise of one process).
+    eps_ = seeded_noise<T>(s_.seed, 0x74726e00u, iteration(), x_global.rows(), x_global.cols());
+    if (ranks().size() > 1) {
+      rows_ = x_global.middleRows(Index(first), Index(count));
+      eps_ = eps_.middleRows(Index(first), Index(count)).eval();
+    }
+    const Mat<T>& x = ranks().size() > 1 ? rows_ : x_global;
     taynode::ad::CnfLoss<T> loss;
+    loss.batch = x_global.rows();  // this rank's part of the global batch's means
     auto sg = std::visit(
         [&](auto m, const auto& g) {
           if (s_.rnode()) {
@@ -314,19 +331,24 @@ class Trainer {
         },
         method_, g_);
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
+    ranks().sum(grads);  // one allreduce of every gradient tensor
+    double parts[2] = {double(loss.nll), double(loss.penalty)};
+    ranks().sum(parts, 2);
+    // The weight decay acts on the replicated parameters: added once, after the sum.
     const double decay = taynode::nn::l2_penalty(refs_, s_.weight_decay);
     taynode::nn::add_l2_gradient(grads, refs_, s_.weight_decay);
     opt_.step(refs_, grads);
     if (const auto where = taynode::nn::first_non_finite(refs_); !where.empty())
       throw std::runtime_error("the update of iteration " + std::to_string(iteration()) +
                                " made the parameters non-finite (" + where + ", loss before it " +
-                               std::to_string(double(loss.value())) + "); the last checkpoint is kept");
+                               std::to_string(parts[0] + parts[1]) + "); the last checkpoint is kept");
     IterationResult r;
-    r.nats = double(loss.nll);
-    r.penalty = double(loss.penalty);
+    r.nats = parts[0];
+    r.penalty = parts[1];
     r.loss = r.nats + r.penalty + decay;
-    r.nfe_forward = sg.nfe_forward;
-    r.nfe_backward = sg.nfe_backward;
+    // Adaptive training solves pick each rank's steps from its rows: the slowest rank's NFE.
+    r.nfe_forward = ranks().maximum(sg.nfe_forward);
+    r.nfe_backward = ranks().maximum(sg.nfe_backward);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
   }
@@ -348,7 +370,7 @@ class Trainer {
   taynode::SolveOptions<T> options_;
   std::variant<taynode::ad::Backprop, taynode::ad::Adjoint> g_;
   Index dim_;
-  Mat<T> eps_;
+  Mat<T> eps_, rows_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -375,10 +397,11 @@ taynode::SolveOptions<T> eval_options(const Settings& s) {
 }
 
 // log p of each row of x by one Dopri5 solve of the unregularized [z, Δlogp] system with the given
-// trace estimator (ε used by Hutchinson only); the solve's NFE into *nfe.
+// trace estimator (ε used by Hutchinson only); the solve's NFE into *nfe. x: this rank's rows of a
+// batch whose solve spans the ranks (across = false: a batch every rank holds whole).
 template <class T>
 Vec<T> solve_log_density(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, taynode::ad::TraceEstimator trace,
-                         const Mat<T>* eps, const Settings& s, std::size_t* nfe) {
+                         const Mat<T>* eps, const Settings& s, std::size_t* nfe, bool across = true) {
   using A = taynode::Augmented<Mat<T>, Vec<T>>;
   taynode::ad::CnfDynamics<T> d(ws, taynode::ad::TaylorRegularizer<T>{}, trace);
   if (eps) d.set_noise(*eps);
@@ -387,14 +410,15 @@ Vec<T> solve_log_density(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, taynode
     dy.r.resize(y.r.size());
     d.evaluate(t, y.z, dy.z, dy.r);
   };
-  const auto sol = taynode::solve(rhs, A{x, Vec<T>::Zero(x.rows()), true}, std::vector<T>{T(0), T(1)},
-                                  taynode::Dopri5{}, eval_options<T>(s));
+  const auto sol = ranks().solve(rhs, A{x, Vec<T>::Zero(x.rows()), true}, std::vector<T>{T(0), T(1)},
+                                 taynode::Dopri5{}, eval_options<T>(s), across);
   if (nfe) *nfe = sol.stats.nfe;
   return taynode::ad::log_density(sol.final_state().z, sol.final_state().r);
 }
 
 // Table 4's quantities on the rows of x (see the header comment). The Hutchinson noise is a function
-// of the seed and the batch's position only.
+// of the seed and the batch's position only. Under mpirun each batch is split over the ranks (one
+// step-size sequence for all its rows, as one process) and the per-row results are summed.
 template <class T>
 EvalResult evaluate(Model<T>& model, const Mat<T>& data, const Settings& s, const std::string& split) {
   const auto start = std::chrono::steady_clock::now();
@@ -405,18 +429,23 @@ EvalResult evaluate(Model<T>& model, const Mat<T>& data, const Settings& s, cons
   EvalResult e;
   e.split = split;
   e.examples = N;
-  std::vector<double> lp_h(N), lp_x(N, NAN);
+  std::vector<double> lp_h(N, 0.0), lp_x(N, 0.0);  // each rank fills its rows, then Σ over ranks
   double r2 = 0, kin = 0, fro = 0;
   std::size_t nfe_sum = 0, batches = 0;
   std::unique_ptr<taynode::NetworkTaylor<T>> ws;
   for (std::size_t b0 = 0; b0 < N; b0 += s.eval_batch) {
-    const std::size_t n = std::min(s.eval_batch, N - b0);
-    const Mat<T> x = data.middleRows(Index(b0), Index(n));
+    const std::size_t n_global = std::min(s.eval_batch, N - b0);
+    const auto part = example_ranks::part_of(n_global);
+    const std::size_t n = part.count;
+    const Mat<T> x = data.middleRows(Index(b0 + part.first), Index(n));
     if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 2, Index(n));
-    const Mat<T> eps = seeded_noise<T>(s.seed, 0x6576616cu, std::int64_t(b0), Index(n), D);
+    const Mat<T> eps = seeded_noise<T>(s.seed, 0x6576616cu, std::int64_t(b0), Index(n_global), D)
+                           .middleRows(Index(part.first), Index(n))
+                           .eval();
     std::size_t nfe = 0;
-    const Vec<T> lp = solve_log_density(*ws, x, taynode::ad::TraceEstimator::hutchinson, &eps, s, &nfe);
-    for (std::size_t i = 0; i < n; ++i) lp_h[b0 + i] = double(lp[Index(i)]);
+    const Vec<T> lp = solve_log_density(*ws, x, taynode::ad::TraceEstimator::hutchinson, &eps, s, &nfe, part.split);
+    if (part.counted)
+      for (std::size_t i = 0; i < n; ++i) lp_h[b0 + part.first + i] = double(lp[Index(i)]);
     nfe_sum += nfe;
     ++batches;
     if (s.reg_metrics) {
@@ -431,8 +460,9 @@ EvalResult evaluate(Model<T>& model, const Mat<T>& data, const Settings& s, cons
         d.r.col(1) = taynode::reg::mean_squares(d.z);
         d.r.col(2) = taynode::reg::mean_squares(ws->jvp(t, st.z, eps));
       };
-      const auto sol = taynode::solve(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, std::vector<T>{T(0), T(1)},
-                                      taynode::Dopri5{}, eval_options<T>(s));
+      const auto sol = ranks().solve(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, std::vector<T>{T(0), T(1)},
+                                     taynode::Dopri5{}, eval_options<T>(s), part.split);
+      if (!part.counted) continue;
       const Mat<T>& rr = sol.final_state().r;
       r2 += double(rr.col(0).sum());
       kin += double(rr.col(1).sum());
@@ -442,13 +472,22 @@ EvalResult evaluate(Model<T>& model, const Mat<T>& data, const Settings& s, cons
   if (s.exact) {
     std::unique_ptr<taynode::NetworkTaylor<T>> wx;
     for (std::size_t b0 = 0; b0 < N; b0 += s.exact_batch) {
-      const std::size_t n = std::min(s.exact_batch, N - b0);
+      const auto part = example_ranks::part_of(std::min(s.exact_batch, N - b0));
+      const std::size_t n = part.count;
       if (!wx || wx->batch() != Index(n)) wx = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 1, Index(n));
-      const Vec<T> lp = solve_log_density<T>(*wx, data.middleRows(Index(b0), Index(n)),
-                                             taynode::ad::TraceEstimator::exact, nullptr, s, nullptr);
-      for (std::size_t i = 0; i < n; ++i) lp_x[b0 + i] = double(lp[Index(i)]);
+      const Vec<T> lp = solve_log_density<T>(*wx, data.middleRows(Index(b0 + part.first), Index(n)),
+                                             taynode::ad::TraceEstimator::exact, nullptr, s, nullptr, part.split);
+      if (part.counted)
+        for (std::size_t i = 0; i < n; ++i) lp_x[b0 + part.first + i] = double(lp[Index(i)]);
     }
   }
+  ranks().sum(lp_h.data(), N);
+  if (s.exact) ranks().sum(lp_x.data(), N);
+  double sums[3] = {r2, kin, fro};
+  ranks().sum(sums, 3);
+  r2 = sums[0];
+  kin = sums[1];
+  fro = sums[2];
   auto mean_se = [&](auto value, double& mean, double& se) {
     double m = 0, q = 0;
     for (std::size_t i = 0; i < N; ++i) m += value(i);

@@ -94,7 +94,7 @@ int run(const Settings& s) {
     std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
   }
   ranks().broadcast(trainer.parameters());  // rank 0's parameters on every rank
-  const bool leader = ranks().leader();      // rank 0 writes every file
+  const bool leader = example_ranks::leader();      // rank 0 writes every file
   // The output folder is made once the data and the checkpoint have loaded, so that a run that
   // fails on its input leaves nothing behind.
   if (leader) {
@@ -253,13 +253,7 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-#if TAYNODE_MNIST_MPI
-  taynode::dist::MpiSession mpi(argc, argv);
-  taynode::dist::DataParallel dp;
-  ranks().dp = &dp;
-  if (!ranks().leader() && !std::freopen("/dev/null", "w", stdout))  // rank 0 prints
-    std::cerr << "mnist: rank " << ranks().rank() << " could not silence its stdout\n";
-#endif
+  example_ranks::Session session(argc, argv);
   Settings s;
   CLI::App app{"MNIST classification with a speed-regularized neural ODE (Kelly et al. 2020). Defaults: the paper's "
                "protocol (160 epochs, SGD momentum 0.9, lr 0.1/0.01/1e-3/1e-4 at epochs 60/100/140, batch 100)."};
@@ -294,8 +288,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", s.precision, "float or double");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
   app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
-  double collective_timeout = 600;
-  app.add_option("--collective-timeout", collective_timeout,
+  app.add_option("--collective-timeout", s.collective_timeout,
                  "under mpirun: seconds a rank waits in one collective before it ends the job (a rank hangs); 0: no "
                  "limit")
       ->check(CLI::NonNegativeNumber);
@@ -321,30 +314,22 @@ int main(int argc, char** argv) {
        {"--subset", "--test-subset", "--steps", "--batch", "--seed", "--monitor-batch", "--eval-batch"})
     app.get_option(name)->check(non_negative);
   CLI11_PARSE(app, argc, argv);
-#if TAYNODE_MNIST_MPI
-  if (dp.size() > 1 && collective_timeout > 0)
-    dp.set_timeout(std::chrono::milliseconds(static_cast<long long>(collective_timeout * 1000)));
-#else
-  (void)collective_timeout;
-#endif
   // One learning rate without boundaries: a constant rate (not the default schedule's boundaries).
   if (lr_values->count() > 0 && lr_epochs->count() == 0 && s.lr_values.size() == 1) s.lr_epochs.clear();
   const bool out_existed = fs::exists(s.out_dir);
   try {
     s.validate();
+    session.set_timeout(s.collective_timeout);
     return s.precision == "float" ? run<float>(s) : run<double>(s);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "\nmnist: error" << (ranks().size() > 1 ? " on rank " + std::to_string(ranks().rank()) : "") << ": "
+    std::cerr << "\nmnist: error" << example_ranks::where() << ": "
               << e.what() << "\n";
     // Leave no empty output folder behind.
     std::error_code ec;
-    if (ranks().leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
+    if (example_ranks::leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
       fs::remove(s.out_dir, ec);
-#if TAYNODE_MNIST_MPI
-    // The other ranks may be inside a collective: end the whole job now rather than hang it.
-    if (ranks().size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-#endif
+    session.abort();  // the other ranks may be inside a collective: end the whole job now
     return 1;
   }
 }

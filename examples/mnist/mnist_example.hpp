@@ -39,10 +39,8 @@
 #include <taynode/ode.hpp>
 #include <taynode/reg/integrands.hpp>
 #include <taynode/taylor/network_taylor.hpp>
-#if TAYNODE_MNIST_MPI
-#include <taynode/dist/mpi.hpp>
-#include <taynode/dist/sharded.hpp>
-#endif
+
+#include "../common/ranks.hpp"
 
 namespace mnist_example {
 
@@ -53,86 +51,14 @@ using Mat = taynode::nn::RowMatrix<T>;
 template <class T>
 using Vec = taynode::nn::Vector<T>;
 
-// ---------------------------------------------------------------------------------------------
-// The MPI ranks of this run (docs/dist.md): under mpirun (a build with MPI) each rank trains on
-// its shard of every global batch — the same global batch sequence as one process — with the
-// gradients summed by one allreduce, and evaluates its shard of every evaluation batch with the
-// adaptive solve's step sizes shared across ranks (dist::Sharded: the joint solve's NFE). One rank
-// (no MPI, or mpirun -np 1) runs the single-process code unchanged.
-
-struct Ranks {
-#if TAYNODE_MNIST_MPI
-  taynode::dist::DataParallel* dp = nullptr;
-#endif
-  int rank() const {
-#if TAYNODE_MNIST_MPI
-    if (dp) return dp->rank();
-#endif
-    return 0;
-  }
-  int size() const {
-#if TAYNODE_MNIST_MPI
-    if (dp) return dp->size();
-#endif
-    return 1;
-  }
-  bool leader() const { return rank() == 0; }
-  // This rank's rows [first, first + count) of n.
-  std::pair<std::size_t, std::size_t> shard(std::size_t n) const {
-#if TAYNODE_MNIST_MPI
-    if (dp) return dp->shard(n);
-#endif
-    return {0, n};
-  }
-  // In place: Σ over ranks of a parameter collection / of n numbers; max over ranks of one.
-  template <class Params>
-  void sum(Params& p) const {
-#if TAYNODE_MNIST_MPI
-    if (dp && dp->size() > 1) dp->sum(p);
-#else
-    (void)p;
-#endif
-  }
-  void sum(double* x, std::size_t n) const {
-#if TAYNODE_MNIST_MPI
-    if (dp && dp->size() > 1) dp->sum(x, n);
-#else
-    (void)x, (void)n;
-#endif
-  }
-  std::size_t maximum(std::size_t x) const {
-#if TAYNODE_MNIST_MPI
-    if (dp && dp->size() > 1) return std::size_t(dp->maximum(static_cast<long long>(x)));
-#endif
-    return x;
-  }
-  template <class Params>
-  void broadcast(Params& p) const {
-#if TAYNODE_MNIST_MPI
-    if (dp && dp->size() > 1) dp->broadcast(p);
-#else
-    (void)p;
-#endif
-  }
-};
-inline Ranks& ranks() {
-  static Ranks r;
-  return r;
-}
+using example_ranks::ranks;
 
 // Dopri5 at the evaluation tolerance from y0 (this rank's rows) with f(t, y, dy) on them: the
-// final state and the NFE. Across ranks, one step-size sequence for the whole evaluation batch.
+// final state and the NFE. Across ranks, one step-size sequence for the whole evaluation batch
+// (across = false: y0 is a whole batch every rank holds, example_ranks::Part).
 template <class T, class S, class F>
-std::pair<S, std::size_t> eval_solve(F&& f, const S& y0, const taynode::SolveOptions<T>& options) {
-#if TAYNODE_MNIST_MPI
-  if (ranks().size() > 1) {
-    using P = taynode::dist::Sharded<S>;
-    auto sol = taynode::solve([&](T t, const P& y, P& dy) { f(t, y.local, dy.local); }, P{y0, ranks().dp},
-                              std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, options);
-    return {std::move(sol.y.back().local), sol.stats.nfe};
-  }
-#endif
-  auto sol = taynode::solve(f, y0, std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, options);
+std::pair<S, std::size_t> eval_solve(F&& f, const S& y0, const taynode::SolveOptions<T>& options, bool across = true) {
+  auto sol = ranks().solve(f, y0, std::vector<T>{T(0), T(1)}, taynode::Dopri5{}, options, across);
   return {std::move(sol.y.back()), sol.stats.nfe};
 }
 
@@ -165,6 +91,7 @@ struct Settings {
   std::string precision = "double";
   std::uint64_t seed = 0;
   int threads = 1;
+  double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
   // output
   std::string out_dir = "out/mnist";
   std::string label;  // name of the run in plots (default: reg and λ)
@@ -254,6 +181,7 @@ struct Settings {
     if (precision != "float" && precision != "double")
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
+    if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0");
     if (eval != "test" && eval != "train" && eval != "both" && eval != "none")
@@ -310,7 +238,8 @@ inline std::string settings_json(const Settings& s) {
     << ", \"batch\": " << s.batch << ", \"lr_values\": [" << join(s.lr_values, ", ") << "], \"lr_epochs\": ["
     << join(s.lr_epochs, ", ") << "], \"momentum\": " << num(s.momentum)
     << ", \"max_iterations\": " << s.max_iterations << ", \"precision\": \"" << s.precision
-    << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads << ", \"eval\": \"" << s.eval
+    << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
+    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"eval\": \"" << s.eval
     << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_control\": \""
     << s.eval_control << "\", \"label\": \"" << json_escape(s.run_label()) << "\"}";
   return o.str();
@@ -568,9 +497,10 @@ taynode::SolveOptions<T> eval_options(const Settings& s) {
 // NFE of the plain dynamics, Dopri5 at the evaluation tolerance, on the batch x; z1 → out.
 // x: this rank's rows (several ranks: the solve spans all ranks' rows, eval_solve).
 template <class T>
-std::size_t plain_solve(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out) {
+std::size_t plain_solve(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out,
+                        bool across = true) {
   auto rhs = [&](T t, const Mat<T>& z, Mat<T>& dz) { dz = ws.evaluate(t, z); };
-  auto [z1, nfe] = eval_solve<T>(rhs, x, eval_options<T>(s));
+  auto [z1, nfe] = eval_solve<T>(rhs, x, eval_options<T>(s), across);
   out = std::move(z1);
   return nfe;
 }
@@ -593,14 +523,17 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
   for (std::size_t b0 = 0; b0 < data.size(); b0 += s.eval_batch) {
     const std::size_t n_global = std::min(s.eval_batch, data.size() - b0);
     // This rank's rows of the evaluation batch (all of them with one rank).
-    const auto [first, n] = ranks().shard(n_global);
+    const auto part = example_ranks::part_of(n_global);
+    const std::size_t first = part.first, n = part.count;
     gather(data, idx, b0 + first, n, x, y);
     if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 2, Index(n));
-    nfe += plain_solve(*ws, x, s, z1);
+    nfe += plain_solve(*ws, x, s, z1, part.split);
     ++batches;
     const auto fwd = taynode::nn::classifier_forward(model.head, z1, y);
-    loss += fwd.loss * double(n);
-    correct += fwd.correct;
+    if (part.counted) {
+      loss += fwd.loss * double(n);
+      correct += fwd.correct;
+    }
     if (s.eval_reg_metrics) {
       // [z, (r2, kin, fro)]: one Taylor pass of order 2 (f and z'') and one JVP (J ε) per evaluation.
       using A = taynode::Augmented<Mat<T>, Mat<T>>;
@@ -617,8 +550,10 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
         d.r.col(1) = taynode::reg::mean_squares(d.z);
         d.r.col(2) = taynode::reg::mean_squares(ws->jvp(t, st.z, eps));
       };
-      const auto [yn, reg_nfe] = eval_solve<T>(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, eval_options<T>(s));
+      const auto [yn, reg_nfe] =
+          eval_solve<T>(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, eval_options<T>(s), part.split);
       (void)reg_nfe;
+      if (!part.counted) continue;
       const Mat<T>& rr = yn.r;
       r2 += double(rr.col(0).sum());
       kin += double(rr.col(1).sum());

@@ -348,6 +348,38 @@ TEST_CASE("CnfDynamics through solve_gradient with the exact trace and R_2", "[a
   for (std::size_t i = 0; i < a.size(); ++i) CHECK(relative_error(a[i], b[i]) <= 1e-7);
 }
 
+TEST_CASE("CnfLoss over the row shards of a global batch: the parts sum to the whole batch's loss and gradient",
+          "[ad][cnf][solve]") {
+  // Data-parallel training (dist/mpi.hpp) solves each rank's rows with CnfLoss::batch = the global
+  // row count and sums the parts. On a fixed grid the rows' solves are independent, so the sums of
+  // the shards' values and θ̄ are the whole batch's (mean = Σ over shards of the shard's sum / B).
+  auto net = ffjord_net(48);
+  const RowMatrix z0 = taynode_test::random_state<double>(B, D, 152, 1.5);
+  SolveOptions<double> grid;
+  grid.fixed_steps = 4;
+  auto run = [&](const RowMatrix& rows, Index global, ad::CnfLoss<double>& loss) {
+    NetworkTaylor<double> ws(net, 2, rows.rows());
+    ad::NetworkAdjoint<double> adj(ws);
+    Cnf d(ws, adj, ad::TaylorRegularizer<double>{2, 0.7}, ad::TraceEstimator::exact);
+    loss.batch = global;
+    return ad::solve_gradient(d, rows, 0.0, 1.0, RK4{}, grid, ad::Backprop{}, loss);
+  };
+  ad::CnfLoss<double> whole, first, second;
+  const auto g = run(z0, 0, whole);
+  const auto g1 = run(z0.topRows(2), B, first);
+  const auto g2 = run(z0.bottomRows(B - 2), B, second);
+  CHECK(std::abs(first.nll + second.nll - whole.nll) <= 1e-14 * std::abs(whole.nll));
+  CHECK(std::abs(first.penalty + second.penalty - whole.penalty) <= 1e-14 * std::abs(whole.penalty));
+  CHECK(whole.penalty > 0);
+  CHECK(relative_error(g1.z0_bar, RowMatrix(g.z0_bar.topRows(2))) <= 1e-14);
+  CHECK(relative_error(g2.z0_bar, RowMatrix(g.z0_bar.bottomRows(B - 2))) <= 1e-14);
+  const auto a = flat_gradients(g.theta_bar), a1 = flat_gradients(g1.theta_bar), a2 = flat_gradients(g2.theta_bar);
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(relative_error(Eigen::VectorXd(a1[i] + a2[i]), a[i]) <= 1e-13);
+  // A shard larger than the batch it is said to be part of is a caller's error.
+  ad::CnfLoss<double> bad;
+  CHECK_THROWS_WITH(run(z0, B - 1, bad), Catch::Contains("is less than the 3 rows"));
+}
+
 TEST_CASE("CnfDynamics: the change of variables of a linear flow in closed form", "[ad][cnf]") {
   // f(t, z) = A z: z(t) = e^{tA} x, Δlogp(t) = −t·tr A, and x ~ the pushforward of N(0, I) under
   // e^{−A}: N(0, Σ), Σ = e^{−A} e^{−Aᵀ}, so log p(x) = −½ xᵀ e^{Aᵀ} e^{A} x + tr A − (D/2) log 2π.

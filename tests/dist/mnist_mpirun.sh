@@ -10,6 +10,8 @@
 # Exit 77 (skip) without the slice.
 # usage: mnist_mpirun.sh <mnist binary> <mpiexec> <shared data dir> <work dir>
 set -euo pipefail
+# shellcheck source=tests/dist/mpirun_resume.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mpirun_resume.sh"
 bin="$1" mpiexec="$2" shared="$(realpath -m "$3")" work="$4"
 smoke="$shared/mnist/smoke"
 [[ -f "$smoke/t10k-first1000-images-idx3-ubyte" ]] || { echo "no MNIST smoke slice in $smoke: skipped"; exit 77; }
@@ -39,17 +41,6 @@ diff "$work/one/monitor.csv" "$work/two/monitor.csv" >&2 || { echo "monitor.csv 
 ((status == 0)) && echo "mnist under mpirun -np 2: training log, monitor NFE and evaluation equal to one process" \
   && cat "$work/two/eval.csv"
 
-# Resume under mpirun: rank 0 wrote the checkpoint, both ranks load it.
-short=("${args[@]}" --epochs 2 --eval none --checkpoint-every 5)
-"$mpiexec" --oversubscribe -np 2 "$bin" "${short[@]}" --out "$work/straight" > "$work/straight.log"
-"$mpiexec" --oversubscribe -np 2 "$bin" "${short[@]}" --max-iterations 10 --out "$work/first" > "$work/first.log"
-"$mpiexec" --oversubscribe -np 2 "$bin" "${short[@]}" --resume "$work/first/checkpoint.bin" --out "$work/resumed" \
-  > "$work/resumed.log"
-grep -q "resumed from .* at iteration 10" "$work/resumed.log" || { echo "the resume did not start at iteration 10" >&2; status=1; }
-if cmp "$work/straight/checkpoint.bin" "$work/resumed/checkpoint.bin"; then
-  echo "mpirun -np 2: 10 iterations + resume to 20 give the checkpoint of 20 straight, byte for byte"
-else
-  echo "the resumed run's final checkpoint differs from the uninterrupted run's" >&2
-  status=1
-fi
+# Resume under mpirun (mpirun_resume.sh): 10 iterations + resume to 20 against 20 straight.
+resume_is_seamless 10 "${args[@]}" --epochs 2 --eval none --checkpoint-every 5
 exit $status

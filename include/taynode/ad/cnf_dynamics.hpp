@@ -414,10 +414,15 @@ auto log_density(const M& z1, const V& r1) {
 // z̄1_b = z1_b/B, r̄ = 1/B on both channels, and records the two terms of the forward solve.
 // (With ForwardPass::plain the forward does not integrate r: nll then lacks the Δlogp term and
 // penalty is 0, as the reference's logged value; the gradient is the full one.)
+// B is the batch's row count unless `batch` says otherwise: the rows solved here are then one
+// shard of a global batch of `batch` rows (data-parallel training, dist/mpi.hpp), and nll,
+// penalty and the gradient are this shard's parts of the global means — summed over the shards
+// they are the whole batch's.
 template <class T, class B = backend::Cpu>
 struct CnfLoss {
-  T nll = 0;      // mean negative log-likelihood, nats
-  T penalty = 0;  // mean R(t1)
+  T nll = 0;        // mean negative log-likelihood, nats
+  T penalty = 0;    // mean R(t1)
+  Index batch = 0;  // the rows the means are over (0: the rows of z1)
   T value() const { return nll + penalty; }
 
   void operator()(const typename B::template Matrix<T>& z1, const typename B::template Vector<T>& r1,
@@ -425,7 +430,10 @@ struct CnfLoss {
     const Index rows = Index(z1.rows());
     if (Index(r1_bar.size()) != Index(r1.size()) || Index(z1_bar.rows()) != rows || z1_bar.cols() != z1.cols())
       throw std::invalid_argument("taynode::ad::CnfLoss: cotangents shaped unlike (z1, r1)");
-    const T inv = T(1) / T(rows);
+    if (batch != 0 && batch < rows)
+      throw std::invalid_argument("taynode::ad::CnfLoss: batch " + std::to_string(batch) + " is less than the " +
+                                  std::to_string(rows) + " rows solved");
+    const T inv = T(1) / T(batch != 0 ? batch : rows);
     nll = -log_density<B>(z1, r1).sum() * inv;
     penalty = 0;
     if (Index(r1.size()) == 2 * rows) {
