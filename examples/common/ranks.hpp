@@ -51,6 +51,9 @@ class Ranks {
   void broadcast(Params& p) const {
     if (several()) dp->broadcast(p);
   }
+  void barrier() const {
+    if (several()) dp->barrier();
+  }
   // Dopri5 (or `method`) over `times` from y0 (this rank's rows) with f(t, y, dy) on them: one
   // step-size sequence for the rows of all ranks.
   // across = false: a solve of rows every rank holds whole (Part::split false), no collective.
@@ -83,6 +86,7 @@ class Ranks {
   std::size_t maximum(std::size_t x) const { return x; }
   template <class Params>
   void broadcast(Params&) const {}
+  void barrier() const {}
   template <class T, class S, class F, class Method>
   auto solve(F&& f, const S& y0, const std::vector<T>& times, Method method, const taynode::SolveOptions<T>& o,
              bool = true) const {

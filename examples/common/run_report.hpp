@@ -60,17 +60,6 @@ inline std::ofstream open_csv(const std::filesystem::path& p, bool append, const
 // results bit-identical for any count). A build without OpenMP rejects more than one.
 inline void set_threads(int threads) { taynode::set_cpu_threads(threads); }
 
-// An example that does not shard its training over MPI yet, started by mpirun with several
-// processes, would run the whole training once per process, all writing the same files: refuse
-// (the launcher's environment says how many processes it started: Open MPI, MPICH/Hydra, PMIx).
-inline void refuse_several_processes(const std::string& example) {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
-    if (const char* v = std::getenv(var); v && std::atoi(v) > 1)
-      throw std::runtime_error(example + " was started as " + v + " processes (" + var +
-                               "), but it does not shard its training over MPI yet (docs/dist.md): run one "
-                               "process, with --threads N for more cores");
-}
-
 // The default data folder of an example: $TAYNODE_SHARED_DATA/<name>, else ../shared/data/<name>
 // beside the repository (TAYNODE_REPO_ROOT, defined by the example's CMakeLists.txt), else relative.
 inline std::string shared_data_dir(const std::string& name) {

@@ -9,6 +9,10 @@
 // iterations), monitor.csv (test MSE and per-trajectory NFE every --monitor-every iterations),
 // eval.csv and eval.json (train and held-out test metrics with the run's settings), checkpoint.bin,
 // and with --trajectories / --reconstructions the figure data trajectories.csv, reconstructions.csv.
+//
+// Under MPI (a build with taynode::mpi): `mpirun -np N physionet …` trains data-parallel — each rank
+// its patients of every global batch, one allreduce of the gradients per iteration — and evaluates
+// with the adaptive solves shared across ranks; rank 0 prints and writes every file (docs/dist.md).
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -59,7 +63,11 @@ int run(const Settings& s) {
   const fs::path out(s.out_dir);
   std::vector<std::string> written;
 
+  // Rank 0 parses the records and writes the cache; the others then read the cache.
+  const bool leader = example_ranks::leader();  // rank 0 writes every file
+  if (!leader) ranks().barrier();
   const Data data = load_data(s);
+  if (leader) ranks().barrier();
   const std::int64_t its_per_epoch = iterations_per_epoch(data, s);
   std::int64_t total_its = std::int64_t(s.epochs) * its_per_epoch;
   if (s.max_iterations > 0) total_its = std::min(total_its, s.max_iterations);
@@ -72,8 +80,11 @@ int run(const Settings& s) {
     resumed = true;
     std::cout << "resumed from " << s.resume << " at iteration " << trainer.iteration() << "\n";
   }
-  fs::create_directories(out);
-  write_file(out / "settings.json", settings_json(s) + "\n");
+  ranks().broadcast(trainer.parameters());  // rank 0's parameters on every rank
+  if (leader) {
+    fs::create_directories(out);
+    write_file(out / "settings.json", settings_json(s) + "\n");
+  }
   written.push_back("settings.json");
   std::cout << "PhysioNet latent ODE: " << model.parameter_count() << " parameters, reg " << s.run_label()
             << ", solver " << s.solver
@@ -84,18 +95,22 @@ int run(const Settings& s) {
             << "data: " << data.description << "\n"
             << "training: " << its_per_epoch << " iterations/epoch of " << s.batch << ", " << total_its
             << " iterations in total\n";
+  if (ranks().size() > 1)
+    std::cout << "data-parallel over " << ranks().size() << " MPI ranks: " << ranks().shard(s.batch).second
+              << " patients of each batch of " << s.batch << " on rank 0\n";
 
   const std::string ckpt = s.checkpoint_path();
   std::vector<double> times;
   Window all, win;
-  const bool bar = s.progress && ::isatty(STDERR_FILENO);
+  const bool bar = leader && s.progress && ::isatty(STDERR_FILENO);
   std::int64_t it = trainer.iteration();
   const std::int64_t first_it = it;
   if (it < total_its) {
-    auto log_csv = open_csv(out / "train_log.csv", resumed,
+    const fs::path sink = "/dev/null";  // the other ranks' copies of the logs
+    auto log_csv = open_csv(leader ? out / "train_log.csv" : sink, resumed,
                             "iteration,epoch,lr,kl_weight,loss,log_likelihood,mse,kl,rk,nfe_forward,nfe_backward,"
                             "ms_per_iteration");
-    auto mon_csv = open_csv(out / "monitor.csv", resumed, "iteration,epoch,test_mse,test_nfe_trajectory,label");
+    auto mon_csv = open_csv(leader ? out / "monitor.csv" : sink, resumed, "iteration,epoch,test_mse,test_nfe_trajectory,label");
     written.insert(written.end(), {"train_log.csv", "monitor.csv"});
     Settings ms = s;  // the monitor: the first --monitor-patients test patients
     ms.eval_patients = s.monitor_patients;
@@ -141,13 +156,16 @@ int run(const Settings& s) {
                     static_cast<long long>(it), m.mse, m.nfe_trajectory, m.patients, m.seconds);
       }
       const bool save = s.checkpoint_every > 0 ? it % s.checkpoint_every == 0 : it % its_per_epoch == 0;
-      if (!ckpt.empty() && (save || it == total_its))
+      if (leader && !ckpt.empty() && (save || it == total_its))
         taynode::nn::save_checkpoint(ckpt, trainer.parameters(), &trainer.optimizer().state());
     }
   }
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
   print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);
+  if (ranks().size() > 1 && med_ms > 0)
+    std::printf("%d ranks: %.1f patients/s per rank, %.1f in total (median iteration)\n", ranks().size(),
+                1e3 * double(ranks().shard(s.batch).second) / med_ms, 1e3 * double(s.batch) / med_ms);
 
   std::vector<EvalResult> evals;
   if (s.eval_split("train")) evals.push_back(evaluate(model, data, data.train, s, "train"));
@@ -163,11 +181,12 @@ int run(const Settings& s) {
                 "%zu x %zu sampled trajectories in one solve)\n",
                 s.samples, s.eval_tol, s.samples, s.eval_batch);
   }
-  if (s.trajectories > 0) {
+  // The figure data: rank 0 alone (no collective).
+  if (s.trajectories > 0 && leader) {
     write_file(out / "trajectories.csv", trajectories_csv(model, data, s, s.trajectories));
     written.push_back("trajectories.csv");
   }
-  if (s.reconstructions > 0) {
+  if (s.reconstructions > 0 && leader) {
     write_file(out / "reconstructions.csv", reconstructions_csv(model, data, s, s.reconstructions));
     written.push_back("reconstructions.csv");
   }
@@ -183,7 +202,7 @@ int run(const Settings& s) {
         << num(e.log_likelihood) << "," << num(e.mse) << "," << num(e.kl) << "," << num(e.rk) << "," << e.rk_order
         << "," << num(e.nfe_trajectory) << "," << num(e.nfe_joint) << "," << num(train_seconds) << "," << num(med_ms)
         << "," << s.seed << "\n";
-    write_file(out / "eval.csv", f.str());
+    if (leader) write_file(out / "eval.csv", f.str());
     written.push_back("eval.csv");
   }
   {
@@ -195,7 +214,7 @@ int run(const Settings& s) {
       << ",\n  \"eval\": [";
     for (std::size_t i = 0; i < evals.size(); ++i) f << (i ? ", " : "") << eval_json(evals[i]);
     f << "]\n}\n";
-    write_file(out / "eval.json", f.str());
+    if (leader) write_file(out / "eval.json", f.str());
     written.push_back("eval.json");
   }
   std::printf("wrote %s/{%s}; wall time %.1f s\n", s.out_dir.c_str(), join(written).c_str(), wall);
@@ -205,6 +224,7 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  example_ranks::Session session(argc, argv);
   Settings s;
   s.data_dir = shared_data_dir("physionet2012");
   CLI::App app{"A latent ODE on the PhysioNet 2012 ICU records with a speed regularizer (Kelly et al. 2020, "
@@ -243,6 +263,9 @@ int main(int argc, char** argv) {
   app.add_option("--lr-floor", s.lr_floor, "smallest learning rate");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the sampling noise");
   app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
+  app.add_option("--collective-timeout", s.collective_timeout,
+                 "under mpirun: seconds a rank waits in one collective before it ends the job (a rank hangs); 0: no "
+                 "limit");
   app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
   app.add_flag("!--no-progress", s.progress, "no progress line");
@@ -270,14 +293,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const bool out_existed = fs::exists(s.out_dir);
   try {
-    run_report::refuse_several_processes("physionet");
     s.validate();
+    session.set_timeout(s.collective_timeout);
     return run(s);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "\nphysionet: error: " << e.what() << "\n";
+    std::cerr << "\nphysionet: error" << example_ranks::where() << ": " << e.what() << "\n";
     std::error_code ec;
-    if (!out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec)) fs::remove(s.out_dir, ec);
+    if (example_ranks::leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
+      fs::remove(s.out_dir, ec);
+    session.abort();  // the other ranks may be inside a collective: end the whole job now
     return 1;
   }
 }

@@ -62,6 +62,7 @@ using mnist_example::json_escape;
 using mnist_example::median;
 using mnist_example::method_from_name;
 using mnist_example::num;
+using example_ranks::ranks;
 using taynode::Index;
 using Mat = taynode::nn::RowMatrix<double>;
 using Vec = taynode::nn::Vector<double>;
@@ -95,6 +96,7 @@ struct Settings {
   double lr = 1e-2, lr_decay = 0.999, lr_floor = 1e-3;
   std::uint64_t seed = 0;
   int threads = 1;
+  double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
   // output
   std::string out_dir = "out/physionet";
   std::string label;
@@ -168,6 +170,12 @@ struct Settings {
           lr_decay > 0 && lr_decay <= 1))
       throw std::invalid_argument("--lr and --lr-floor must be finite and > 0, --lr-decay in (0, 1]");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
+    if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
+    // Under mpirun every rank needs a patient of each training batch (evaluation batches of fewer
+    // patients than ranks are solved whole by every rank: example_ranks::part_of).
+    if (batch < std::size_t(ranks().size()))
+      throw std::invalid_argument("--batch " + std::to_string(batch) + " has fewer patients than the " +
+                                  std::to_string(ranks().size()) + " ranks");
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (checkpoint_every < 0) throw std::invalid_argument("--checkpoint-every must be >= 0 (0: every epoch)");
     if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0 (0: never)");
@@ -200,7 +208,8 @@ inline std::string settings_json(const Settings& s) {
     << ", \"rtol\": " << num(s.rtol) << ", \"atol\": " << num(s.atol) << ", \"gradient\": \"" << s.gradient
     << "\", \"epochs\": " << s.epochs << ", \"max_iterations\": " << s.max_iterations << ", \"batch\": " << s.batch
     << ", \"lr\": " << num(s.lr) << ", \"lr_decay\": " << num(s.lr_decay) << ", \"lr_floor\": " << num(s.lr_floor)
-    << ", \"seed\": " << s.seed << ", \"threads\": " << s.threads << ", \"eval\": \"" << s.eval
+    << ", \"seed\": " << s.seed << ", \"threads\": " << s.threads
+    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"eval\": \"" << s.eval
     << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_patients\": " << s.eval_patients
     << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_order\": " << s.report_order() << ", \"label\": \""
     << json_escape(s.run_label()) << "\"}";
@@ -288,6 +297,54 @@ inline std::mt19937_64 seeded_engine(std::uint64_t seed, std::uint32_t stream, s
   return std::mt19937_64(seq);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Data-parallel pieces (examples/common/ranks.hpp): a rank holds its patients of each global batch,
+// on the global batch's times (every rank solves through the same output times), and its rows of
+// the sampled z0 — drawn for the global batch, so the noise is one process's.
+
+// Patients [first, first + count) of a batch, on its times.
+inline Batch patients_of(const Batch& b, std::size_t first, std::size_t count) {
+  Batch r;
+  r.patients.assign(b.patients.begin() + std::ptrdiff_t(first), b.patients.begin() + std::ptrdiff_t(first + count));
+  r.hours = b.hours;
+  r.times = b.times;
+  for (std::size_t i = 0; i < b.times.size(); ++i) {
+    r.values.push_back(b.values[i].middleRows(Index(first), Index(count)));
+    r.mask.push_back(b.mask[i].middleRows(Index(first), Index(count)));
+  }
+  return r;
+}
+
+// Rows of patients [first, first + count) of each of the S sample blocks of a sample-major
+// (S·B) × L matrix (row k·B + b: sample k of patient b).
+inline Mat sample_rows(const Mat& m, Index samples, Index first, Index count) {
+  const Index B = m.rows() / samples;
+  Mat out(samples * count, m.cols());
+  for (Index k = 0; k < samples; ++k) out.middleRows(k * count, count) = m.middleRows(k * B + first, count);
+  return out;
+}
+
+// z0 = mean + std ⊙ ε for this rank's patients [first, first + count) of a batch of B patients
+// (mean, std: this rank's rows), ε drawn from rng for all S·B rows as one process draws them.
+inline taynode::nn::Z0Samples<double> sample_z0_rows(const Mat& mean, const Mat& std_, Index samples, Index B,
+                                                     Index first, std::mt19937_64& rng) {
+  if (mean.rows() == B) return taynode::nn::sample_z0<double>(mean, std_, samples, rng);
+  const auto all = taynode::nn::sample_z0<double>(Mat::Zero(B, mean.cols()), Mat::Ones(B, mean.cols()), samples, rng);
+  return taynode::nn::sample_z0<double>(mean, std_, sample_rows(all.noise, samples, first, mean.rows()));
+}
+
+// The latent ODE objective's shard of a batch split over the ranks (get(): nullptr if not split).
+struct ObjectiveShard {
+  taynode::nn::LatentOdeShard shard;
+  const taynode::nn::LatentOdeShard* get() const { return shard.batch ? &shard : nullptr; }
+  ObjectiveShard(const Batch& global, bool split) {
+    if (!split) return;
+    shard.batch = Index(global.patients.size());
+    shard.observed = global.observed();
+    shard.sum = [](double* x, std::size_t n) { ranks().sum(x, n); };
+  }
+};
+
 inline taynode::nn::Schedule make_schedule(const Settings& s) {
   return taynode::nn::exponential_decay_floor(s.lr, s.lr_decay, s.lr_floor);
 }
@@ -318,7 +375,7 @@ class Trainer {
       : model_(model),
         s_(s),
         K_(s.K()),
-        ws_(model.dynamics, std::max(K_, 1), Index(s.samples * s.batch)),
+        ws_(model.dynamics, std::max(K_, 1), Index(s.samples * ranks().shard(s.batch).second)),
         adj_(ws_),
         refs_(model.refs()),
         opt_(make_schedule(s)),
@@ -330,16 +387,24 @@ class Trainer {
     else g_ = taynode::ad::Backprop{};
   }
 
-  // One Adamax step on `batch` at KL weight β(epoch).
-  IterationResult step(const Batch& batch, std::int64_t epoch) {
-    if (batch.patients.size() != s_.batch)
+  // One Adamax step on the global batch at KL weight β(epoch): this rank's patients, gradients
+  // summed over the ranks.
+  IterationResult step(const Batch& global, std::int64_t epoch) {
+    if (global.patients.size() != s_.batch)
       throw std::invalid_argument("Trainer::step: a batch must hold " + std::to_string(s_.batch) + " patients");
     const auto start = std::chrono::steady_clock::now();
+    const auto [first, count] = ranks().shard(s_.batch);
+    const bool split = ranks().size() > 1;
+    const Batch mine = split ? patients_of(global, first, count) : Batch{};
+    const Batch& batch = split ? mine : global;
     auto& parts = model_.parts;
     const auto enc = taynode::nn::recognition_forward(parts.recognition, batch.times, batch.values, batch.mask);
     auto rng = seeded_engine(s_.seed, 0x7a30u, iteration());  // fresh ε each iteration
-    const auto zs = taynode::nn::sample_z0<double>(enc.mean, enc.std, Index(s_.samples), rng);
+    const Index S = Index(s_.samples), B = Index(s_.batch);
+    const auto zs = sample_z0_rows(enc.mean, enc.std, S, B, Index(first), rng);
+    const ObjectiveShard shard(global, split);
     taynode::nn::LatentOdeObjectiveOptions oo;
+    oo.shard = shard.get();
     oo.kl_weight = taynode::nn::kl_annealing_weight(epoch);
     oo.rk_weight = s_.rnode() ? 1.0 : s_.lambda;  // RNODE's weights sit in its integrand
     const bool with_r = K_ > 0 || s_.rnode();
@@ -356,7 +421,8 @@ class Trainer {
         [&](auto m, const auto& g) {
           if (s_.rnode()) {
             auto erng = seeded_engine(s_.seed, 0x726eu, iteration());
-            eps_ = taynode::ad::hutchinson_noise<double>(erng, zs.z0.rows(), zs.z0.cols());
+            eps_ = taynode::ad::hutchinson_noise<double>(erng, S * B, zs.z0.cols());
+            if (split) eps_ = sample_rows(eps_, S, Index(first), Index(count));
             return taynode::ad::solve_gradient(
                 ws_, adj_, zs.z0, times, taynode::ad::RnodeRegularizer<double>{&eps_, s_.lambda_kin, s_.lambda_fro}, m,
                 options_, g, head);
@@ -368,6 +434,7 @@ class Trainer {
     taynode::nn::latent_ode_backward(parts, enc, zs, sg.z0_bar, obj, grad);
     auto grads = taynode::nn::ParameterSet<double>::from_network(sg.theta_bar);
     taynode::nn::for_each_latent_ode_parameter(grad, [&](std::string n, auto& a) { grads.add(std::move(n), a); });
+    ranks().sum(grads);  // one allreduce of every gradient tensor
     opt_.step(refs_, grads);
     if (const auto where = taynode::nn::first_non_finite(refs_); !where.empty())
       throw std::runtime_error("the update of iteration " + std::to_string(iteration()) +
@@ -380,8 +447,9 @@ class Trainer {
     r.kl = obj.kl;
     r.rk = obj.rk_mean;
     r.kl_weight = oo.kl_weight;
-    r.nfe_forward = sg.nfe_forward;
-    r.nfe_backward = sg.nfe_backward;
+    // Adaptive training solves pick each rank's steps from its rows: the slowest rank's NFE.
+    r.nfe_forward = ranks().maximum(sg.nfe_forward);
+    r.nfe_backward = ranks().maximum(sg.nfe_backward);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
   }
@@ -448,7 +516,8 @@ inline taynode::SolveOptions<double> eval_options(const Settings& s) {
 }
 
 // NFE of z' = f(z) from each row of z0 alone over [t0, t1] (Dopri5 at --eval-tol); summed. ws1: a
-// workspace of batch 1 on the model's dynamics.
+// workspace of batch 1 on the model's dynamics. (No collective: under mpirun each rank solves its
+// patients' rows.)
 inline std::size_t per_trajectory_nfe(const Mat& z0, double t0, double t1, const Settings& s,
                                       taynode::NetworkTaylor<double>& ws1) {
   std::size_t total = 0;
@@ -469,28 +538,34 @@ inline EvalResult evaluate(Model& model, const Data& d, const std::vector<std::s
   e.patients = N;
   e.rk_order = s.report_order();
   double loss = 0, ll = 0, mse = 0, kl = 0, rk = 0, nfe_joint = 0;
-  std::size_t nfe_traj = 0, batches = 0;
+  double nfe_traj = 0;  // this rank's patients' (summed over the ranks at the end, with rk)
+  std::size_t batches = 0;
   taynode::NetworkTaylor<double> ws1(model.dynamics, 1, 1);
   std::unique_ptr<taynode::NetworkTaylor<double>> ws, wr;
   for (std::size_t b0 = 0; b0 < N; b0 += s.eval_batch) {
     const std::size_t n = std::min(s.eval_batch, N - b0);
     const std::span<const std::size_t> idx(split_idx.data() + b0, n);
-    const Batch batch = make_batch(d, idx);
+    const Batch global = make_batch(d, idx);
+    // This rank's patients of the batch, solved with the others' (all of them with one rank).
+    const auto part = example_ranks::part_of(n);
+    const Batch batch = part.split ? patients_of(global, part.first, part.count) : global;
     const auto enc =
         taynode::nn::recognition_forward(model.parts.recognition, batch.times, batch.values, batch.mask);
     const double t0 = batch.times.front(), t1 = batch.times.back();
-    nfe_traj += per_trajectory_nfe(enc.mean, t0, t1, s, ws1);
+    const std::size_t traj = per_trajectory_nfe(enc.mean, t0, t1, s, ws1);
+    if (part.counted) nfe_traj += double(traj);
     ++batches;
     if (!full) continue;
     auto rng = seeded_engine(s.seed, 0x6576u, std::int64_t(b0));
-    const auto zs = taynode::nn::sample_z0<double>(enc.mean, enc.std, Index(s.samples), rng);
+    const auto zs = sample_z0_rows(enc.mean, enc.std, Index(s.samples), Index(n), Index(part.first), rng);
     const Index rows = zs.z0.rows();
     if (!ws || ws->batch() != rows) ws = std::make_unique<taynode::NetworkTaylor<double>>(model.dynamics, 1, rows);
-    const auto sol = taynode::solve(plain_rhs(*ws), zs.z0, std::vector<double>(batch.times.begin(), batch.times.end()),
-                                    taynode::Dopri5{}, eval_options(s));
+    const auto sol = ranks().solve(plain_rhs(*ws), zs.z0, std::vector<double>(batch.times.begin(), batch.times.end()),
+                                   taynode::Dopri5{}, eval_options(s), part.split);
     nfe_joint += double(sol.stats.nfe);
+    const ObjectiveShard shard(global, part.split);
     const auto obj = taynode::nn::latent_ode_objective(model.parts.decoder, sol.y, batch.values, batch.mask, enc.mean,
-                                                       enc.std, {0.01, 1.0, 0.0});
+                                                       enc.std, {0.01, 1.0, 0.0, shard.get()});
     const double w = double(n) / double(N);
     loss += w * obj.loss;
     for (double l : obj.log_likelihood) ll += w * (l - obj.log_likelihood_offset) / double(s.samples);
@@ -505,11 +580,16 @@ inline EvalResult evaluate(Model& model, const Data& d, const std::vector<std::s
       dy.r.resize(st.r.size());
       taynode::reg::taylor_integrand(*wr, t, st.z, e.rk_order, dy.z, dy.r);
     };
-    const auto aug = taynode::solve(rhs, A{zs.z0, Vec::Zero(rows), true}, std::vector<double>{t0, t1},
-                                    taynode::Dopri5{}, eval_options(s));
-    rk += w * aug.final_state().r.mean();
+    const auto aug = ranks().solve(rhs, A{zs.z0, Vec::Zero(rows), true}, std::vector<double>{t0, t1},
+                                   taynode::Dopri5{}, eval_options(s), part.split);
+    // The mean over the batch's S·n trajectories: this rank's part.
+    if (part.counted) rk += w * aug.final_state().r.sum() / double(std::size_t(s.samples) * n);
   }
-  e.nfe_trajectory = double(nfe_traj) / double(N);
+  double sums[2] = {nfe_traj, rk};
+  ranks().sum(sums, 2);
+  nfe_traj = sums[0];
+  rk = sums[1];
+  e.nfe_trajectory = nfe_traj / double(N);
   if (full) {
     e.loss = loss;
     e.log_likelihood = ll;

@@ -10,8 +10,8 @@
 # Exit 77 (skip) without the data.
 # usage: miniboone_mpirun.sh <miniboone binary> <mpiexec> <shared data dir> <work dir>
 set -euo pipefail
-# shellcheck source=tests/dist/mpirun_resume.sh
-source "$(dirname "${BASH_SOURCE[0]}")/mpirun_resume.sh"
+# shellcheck source=tests/dist/mpirun_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mpirun_common.sh"
 bin="$1" mpiexec="$2" shared="$(realpath -m "$3")" work="$4"
 data="$shared/miniboone"
 [[ -f "$data/val.npy" ]] || { echo "no MINIBOONE val.npy in $data: skipped"; exit 77; }
@@ -19,36 +19,14 @@ rm -rf "$work" && mkdir -p "$work"
 args=(--data "$data" --hidden 32,32 --batch 100 --max-iterations 12 --solver rk4 --steps 4 --reg r2 --lam 0.01
       --precision double --log-every 3 --validate-every 6 --eval val --eval-subset 301 --eval-batch 150
       --exact-batch 150 --no-progress --seed 5)
-"$bin" "${args[@]}" --out "$work/one" > "$work/one.log"
-"$mpiexec" --oversubscribe -np 2 "$bin" "${args[@]}" --out "$work/two" > "$work/two.log"
-grep -q "data-parallel over 2 MPI ranks" "$work/two.log" || { echo "the mpirun run did not report 2 ranks" >&2; exit 1; }
-grep -q "rows/s per rank" "$work/two.log" || { echo "no per-rank throughput line" >&2; exit 1; }
+run_one_and_two "${args[@]}"
 status=0
-# The columns of a CSV file without those named (timings); commas inside quotes ("32,32") first
-# become semicolons so that fields are split where the header's are.
-without() {
-  local file="$1"
-  shift
-  sed -E ':a; s/^(([^"]*"[^"]*")*[^"]*"[^",]*),/\1;/; ta' "$file" | awk -F, -v drop="$*" 'BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; ++i) skip[d[i]] = 1 }
-    NR == 1 { for (i = 1; i <= NF; ++i) gone[i] = ($i in skip) }
-    { line = ""; for (i = 1; i <= NF; ++i) if (!gone[i]) line = line $i ","; print line }'
-}
-same() {
-  local file="$1"
-  shift
-  if ! diff <(without "$work/one/$file" "$@") <(without "$work/two/$file" "$@") >&2; then
-    echo "$file differs between 1 process and 2 ranks" >&2
-    status=1
-  fi
-}
-same train_log.csv ms_per_iteration
-same val_log.csv seconds
-same eval.csv train_seconds median_ms_per_iteration
-# The validation and evaluation rows exist (an empty file would compare equal).
-[[ "$(wc -l < "$work/two/val_log.csv")" -eq 3 ]] || { echo "val_log.csv lacks its 2 rows" >&2; status=1; }
+same_as_one_process train_log.csv ms_per_iteration
+same_as_one_process val_log.csv seconds
+same_as_one_process eval.csv train_seconds median_ms_per_iteration
 ((status == 0)) && echo "miniboone under mpirun -np 2: training log, validation and evaluation equal to one process" \
   && cat "$work/two/eval.csv"
 
-# Resume under mpirun (mpirun_resume.sh): 6 iterations + resume to 12 against 12 straight.
+# Resume under mpirun (mpirun_common.sh): 6 iterations + resume to 12 against 12 straight.
 resume_is_seamless 6 "${args[@]}" --eval none --validate-every 0 --checkpoint-every 3
 exit $status

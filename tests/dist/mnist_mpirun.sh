@@ -10,8 +10,8 @@
 # Exit 77 (skip) without the slice.
 # usage: mnist_mpirun.sh <mnist binary> <mpiexec> <shared data dir> <work dir>
 set -euo pipefail
-# shellcheck source=tests/dist/mpirun_resume.sh
-source "$(dirname "${BASH_SOURCE[0]}")/mpirun_resume.sh"
+# shellcheck source=tests/dist/mpirun_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mpirun_common.sh"
 bin="$1" mpiexec="$2" shared="$(realpath -m "$3")" work="$4"
 smoke="$shared/mnist/smoke"
 [[ -f "$smoke/t10k-first1000-images-idx3-ubyte" ]] || { echo "no MNIST smoke slice in $smoke: skipped"; exit 77; }
@@ -23,24 +23,14 @@ done
 args=(--data "$work/data" --subset 1000 --epochs 1 --solver rk4 --steps 2 --reg r3 --lam 0.05
       --precision double --log-every 5 --monitor-every 5 --monitor-batch 100 --eval test --eval-batch 500
       --no-plot --no-progress --seed 3)
-"$bin" "${args[@]}" --out "$work/one" > "$work/one.log"
-"$mpiexec" --oversubscribe -np 2 "$bin" "${args[@]}" --out "$work/two" > "$work/two.log"
-grep -q "data-parallel over 2 MPI ranks" "$work/two.log" || { echo "the mpirun run did not report 2 ranks" >&2; exit 1; }
-grep -q "images/s per rank" "$work/two.log" || { echo "no per-rank throughput line" >&2; exit 1; }
+run_one_and_two "${args[@]}"
 status=0
-# All columns but the timing (the last of train_log.csv and eval.csv).
-same() {
-  if ! diff <(sed 's/,[^,]*$//' "$work/one/$1") <(sed 's/,[^,]*$//' "$work/two/$1") >&2; then
-    echo "$1 differs between 1 process and 2 ranks" >&2
-    status=1
-  fi
-}
-same train_log.csv
-same eval.csv
+same_as_one_process train_log.csv ms_per_iteration
+same_as_one_process eval.csv median_ms_per_iteration
 diff "$work/one/monitor.csv" "$work/two/monitor.csv" >&2 || { echo "monitor.csv differs" >&2; status=1; }
 ((status == 0)) && echo "mnist under mpirun -np 2: training log, monitor NFE and evaluation equal to one process" \
   && cat "$work/two/eval.csv"
 
-# Resume under mpirun (mpirun_resume.sh): 10 iterations + resume to 20 against 20 straight.
+# Resume under mpirun (mpirun_common.sh): 10 iterations + resume to 20 against 20 straight.
 resume_is_seamless 10 "${args[@]}" --epochs 2 --eval none --checkpoint-every 5
 exit $status

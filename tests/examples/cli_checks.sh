@@ -130,11 +130,9 @@ physionet_options() {
   check "--lr-decay 2 is rejected" run_fails 'lr-decay' "${nodata[@]}" --lr-decay 2
   check "--eval foo is rejected" run_fails 'eval must be' "${nodata[@]}" --eval foo
   check "a missing data folder is an error naming it" run_fails "$tmp/none" "${nodata[@]}"
+  check "--collective-timeout -1 is rejected" run_fails 'collective-timeout must be >= 0' "${nodata[@]}" \
+    --collective-timeout -1
   check "a failed run leaves no output folder" test ! -e "$tmp/ph"
-  # Under mpirun -np 2 (as the launcher's environment says): refused before any work, not run
-  # twice into the same files (the example does not shard over MPI yet).
-  OMPI_COMM_WORLD_SIZE=2 check "started as 2 MPI processes: refused, naming the count" \
-    run_fails 'started as 2 processes.*does not shard' "${nodata[@]}"
 }
 
 mnist_threads_identical() {

@@ -480,3 +480,93 @@ TEST_CASE("latent_ode_objective: bad input is rejected with a message", "[nn][la
   CHECK_THROWS_WITH(call(p, {0.01, -1.0, 0.0}), Catch::Contains("kl_weight must be finite and >= 0"));
   CHECK_THROWS_WITH(call(p, {0.0, 1.0, 0.0}), Catch::Contains("sigma must be positive"));
 }
+
+TEST_CASE("latent_ode_objective over the row shards of a global batch: the whole batch's values, its cotangents' rows",
+          "[nn][latent_ode]") {
+  // Data-parallel training splits the B patients over ranks; each rank passes its rows (sample-
+  // major: row k·B_r + b) with a LatentOdeShard whose sum adds the partial sums over the ranks.
+  // Emulated here in two passes: the first records each shard's partial sums, the second hands
+  // every shard their totals.
+  std::mt19937_64 rng(16);
+  const Eigen::Index B = 5, S = 3;
+  const std::size_t T = 4;
+  Problem p = make_problem(B, S, T, 0.002, rng);
+  std::vector<double> rk(std::size_t(S * B));
+  for (std::size_t i = 0; i < rk.size(); ++i) rk[i] = 0.1 * double(i + 1);
+  const LatentOdeObjectiveOptions whole_opt{0.01, 0.7, 0.3};
+  const auto whole = latent_ode_objective(p.decoder, p.states, p.values, p.mask, p.mean, p.std_, whole_opt,
+                                          std::span<const double>(rk));
+  // Rows of the sample-major layout: row k·B + b of the whole batch for b in [first, first + n).
+  auto sample_rows = [&](const Mat& m, Eigen::Index first, Eigen::Index n) {
+    Mat out(S * n, m.cols());
+    for (Eigen::Index k = 0; k < S; ++k) out.middleRows(k * n, n) = m.middleRows(k * B + first, n);
+    return out;
+  };
+  const std::vector<std::pair<Eigen::Index, Eigen::Index>> shards{{0, 3}, {3, 2}};
+  std::vector<std::vector<double>> partial(shards.size());
+  std::vector<double> totals;
+  int pass = 0;
+  std::size_t current = 0;
+  LatentOdeShard shard;
+  shard.batch = B;
+  for (const auto& m : p.mask) shard.observed += std::size_t((m.array() != 0).count());
+  shard.sum = [&](double* x, std::size_t n) {
+    if (pass == 0) partial[current].assign(x, x + n);
+    else std::copy(totals.begin(), totals.end(), x);
+  };
+  LatentOdeObjectiveOptions opt = whole_opt;
+  opt.shard = &shard;
+  auto run = [&](std::size_t i) {
+    const auto [first, n] = shards[i];
+    std::vector<Mat> states, values, mask;
+    for (std::size_t t = 0; t < T; ++t) {
+      states.push_back(sample_rows(p.states[t], first, n));
+      values.push_back(p.values[t].middleRows(first, n));
+      mask.push_back(p.mask[t].middleRows(first, n));
+    }
+    std::vector<double> r;
+    for (Eigen::Index k = 0; k < S; ++k)
+      for (Eigen::Index b = 0; b < n; ++b) r.push_back(rk[std::size_t(k * B + first + b)]);
+    current = i;
+    return latent_ode_objective(p.decoder, states, values, mask, Mat(p.mean.middleRows(first, n)),
+                                Mat(p.std_.middleRows(first, n)), opt, std::span<const double>(r));
+  };
+  for (std::size_t i = 0; i < shards.size(); ++i) (void)run(i);
+  totals.assign(partial[0].size(), 0.0);
+  for (const auto& q : partial)
+    for (std::size_t j = 0; j < q.size(); ++j) totals[j] += q[j];
+  pass = 1;
+  Linear<double> decoder_sum(2, 3);
+  decoder_sum.weight.setZero();
+  decoder_sum.bias.setZero();
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    const auto o = run(i);
+    const auto [first, n] = shards[i];
+    INFO("shard " << i);
+    CHECK(o.loss == Approx(whole.loss).epsilon(1e-13));
+    CHECK(o.kl == Approx(whole.kl).epsilon(1e-13));
+    CHECK(o.mse == Approx(whole.mse).epsilon(1e-13));
+    CHECK(o.rk_mean == Approx(whole.rk_mean).epsilon(1e-13));
+    CHECK(o.observed == whole.observed);
+    CHECK(o.log_likelihood_offset == Approx(whole.log_likelihood_offset).epsilon(1e-15));
+    for (std::size_t k = 0; k < std::size_t(S); ++k) {
+      CHECK(o.log_likelihood[k] == Approx(whole.log_likelihood[k]).epsilon(1e-13));
+      CHECK(o.sample_weights[k] == Approx(whole.sample_weights[k]).epsilon(1e-12));
+    }
+    for (std::size_t t = 0; t < T; ++t) CHECK(relative_error(o.z_bar[t], sample_rows(whole.z_bar[t], first, n)) <= 1e-12);
+    CHECK(relative_error(o.mean_bar, Mat(whole.mean_bar.middleRows(first, n))) <= 1e-13);
+    CHECK(relative_error(o.std_bar, Mat(whole.std_bar.middleRows(first, n))) <= 1e-13);
+    CHECK(relative_error(o.rk_bar, Vec(whole.rk_bar.head(S * n))) <= 1e-15);
+    decoder_sum.weight += o.decoder_bar.weight;
+    decoder_sum.bias += o.decoder_bar.bias;
+  }
+  CHECK(relative_error(decoder_sum.weight, whole.decoder_bar.weight) <= 1e-12);
+  CHECK(relative_error(decoder_sum.bias, whole.decoder_bar.bias) <= 1e-12);
+  // The weights are not trivial (all samples matter), so the shared logsumexp is exercised.
+  for (double w : whole.sample_weights) CHECK(w > 1e-3);
+  // A shard claiming a smaller global batch than its own rows is an error naming the counts.
+  LatentOdeShard small = shard;
+  small.batch = 1;
+  opt.shard = &small;
+  CHECK_THROWS_WITH(run(0), Catch::Contains("smaller than its rows (3,"));
+}

@@ -23,11 +23,19 @@
 //   mean̄ = β·mean/(B·L),  std̄ = β·(std − 1/std)/(B·L)        (the KL path only: the path through
 //   z0 = mean + std ⊙ ε is the caller's, sample_z0_backward on the solve's z̄0)
 //   R̄_{k,b} = λ/(S·B)
+//
+// Data-parallel (dist/mpi.hpp): with options.shard the rows given are one shard of a global batch
+// of shard->batch patients with shard->observed observed entries in all; B and N above are those
+// global counts, and shard->sum adds the S + 2 partial sums (the S squared-error sums, the KL's and
+// R's) over the shards in one call. Every value is then the whole batch's on every shard, and every
+// cotangent this shard's rows of the whole batch's (decoder_bar: this shard's part, to be summed
+// with the other parameter gradients).
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -68,10 +76,18 @@ inline LogSumExp logsumexp(std::span<const double> x) {
   return r;
 }
 
+// The rows of one shard of a global batch (see the header comment).
+struct LatentOdeShard {
+  Eigen::Index batch = 0;                              // patients in the global batch
+  std::size_t observed = 0;                            // observed entries in the global batch
+  std::function<void(double*, std::size_t)> sum;       // in place: Σ over the shards
+};
+
 struct LatentOdeObjectiveOptions {
   double sigma = 0.01;       // the likelihood's fixed standard deviation
   double kl_weight = 1.0;    // β: kl_annealing_weight(epoch)
   double rk_weight = 0.0;    // λ on the mean R_K (with rk given)
+  const LatentOdeShard* shard = nullptr;  // these rows are one shard of a global batch
 };
 
 template <class T>
@@ -131,12 +147,19 @@ LatentOdeObjective<T> latent_ode_objective(const Linear<T>& decoder, Frames<T> s
     throw std::invalid_argument(fn + "kl_weight must be finite and >= 0, rk_weight finite");
 
   LatentOdeObjective<T> out;
-  const double c = gaussian_log_normalizer(options.sigma);
-  out.kl = kl_to_standard_normal(mean, std_);
+  const LatentOdeShard* shard = options.shard;
   for (const auto& m : mask) out.observed += std::size_t((m.array() != T(0)).count());
+  if (shard && (shard->batch < B || shard->observed < out.observed || !shard->sum))
+    throw std::invalid_argument(fn + "the shard's global batch (" + std::to_string(shard->batch) + " patients, " +
+                                std::to_string(shard->observed) + " observed) is smaller than its rows (" +
+                                std::to_string(B) + ", " + std::to_string(out.observed) + "), or it has no sum");
+  const Eigen::Index Bg = shard ? shard->batch : B;  // the global batch
+  if (shard) out.observed = shard->observed;
   if (out.observed == 0) throw std::invalid_argument(fn + "no observed entries (the mask is all zero)");
+  const double c = gaussian_log_normalizer(options.sigma);
+  out.kl = kl_to_standard_normal(mean, std_) * double(B) / double(Bg);  // this shard's part
   const double N = double(out.observed);
-  out.log_likelihood_offset = double(B) * double(nt) * double(F) * c / N;
+  out.log_likelihood_offset = double(Bg) * double(nt) * double(F) * c / N;
 
   // Residuals m d − m p per time, all samples stacked like the states.
   std::vector<RowMatrix<T>> residual(nt);
@@ -151,6 +174,17 @@ LatentOdeObjective<T> latent_ode_objective(const Linear<T>& decoder, Frames<T> s
         for (Eigen::Index f = 0; f < F; ++f) sse[std::size_t(k)] += double(r(e, f)) * double(r(e, f));
     }
   }
+  const double rows_global = double(S) * double(Bg);
+  for (const T r : rk) out.rk_mean += double(r) / rows_global;  // this shard's part
+  if (shard) {  // one sum over the shards: [sse_0 … sse_{S−1}, KL, R]
+    sse.push_back(out.kl);
+    sse.push_back(out.rk_mean);
+    shard->sum(sse.data(), sse.size());
+    out.rk_mean = sse.back();
+    sse.pop_back();
+    out.kl = sse.back();
+    sse.pop_back();
+  }
   const double two_var = 2 * options.sigma * options.sigma;
   std::vector<double> a(static_cast<std::size_t>(S));
   for (std::size_t k = 0; k < std::size_t(S); ++k) {
@@ -162,9 +196,8 @@ LatentOdeObjective<T> latent_ode_objective(const Linear<T>& decoder, Frames<T> s
   out.sample_weights = lse.softmax;
   out.loss = -lse.value;
   if (!rk.empty()) {
-    for (const T r : rk) out.rk_mean += double(r) / double(rows);
     out.loss += options.rk_weight * out.rk_mean;
-    out.rk_bar = Vector<T>::Constant(rows, T(options.rk_weight / double(rows)));
+    out.rk_bar = Vector<T>::Constant(rows, T(options.rk_weight / rows_global));
   }
 
   out.decoder_bar = Linear<T>(L, F);
@@ -178,7 +211,9 @@ LatentOdeObjective<T> latent_ode_objective(const Linear<T>& decoder, Frames<T> s
     }
     out.z_bar[i] = linear_backward(decoder, states[i], p_bar, out.decoder_bar);
   }
-  const auto kl_grad = kl_to_standard_normal_backward(mean.template cast<T>(), std_.template cast<T>(), options.kl_weight);
+  // ∂(β·KL)/∂(mean, std) of this shard's rows: KL is the mean over the global B·L entries.
+  const auto kl_grad = kl_to_standard_normal_backward(mean.template cast<T>(), std_.template cast<T>(),
+                                                      options.kl_weight * double(B) / double(Bg));
   out.mean_bar = kl_grad.mean_bar;
   out.std_bar = kl_grad.std_bar;
   return out;
