@@ -3,7 +3,7 @@
 // (TAYNODE_EXAMPLE_MPI: the example links taynode::mpi), each rank trains on its shard of every
 // global batch — the same global batch sequence as one process — with the gradients summed by one
 // allreduce, and evaluates its shard of every evaluation batch with the adaptive solve's step
-// sizes shared across ranks (dist::Sharded: the joint solve's NFE). One rank (no MPI, or mpirun
+// sizes shared across ranks (SolveOptions::shards, dist/sharded.hpp: the joint solve's NFE). One rank (no MPI, or mpirun
 // -np 1) runs the single-process code unchanged.
 //
 //   int main(int argc, char** argv) {
@@ -30,8 +30,6 @@ namespace example_ranks {
 #if TAYNODE_EXAMPLE_MPI
 class Ranks {
  public:
-  taynode::dist::DataParallel* dp = nullptr;  // set by Session
-
   int rank() const { return dp ? dp->rank() : 0; }
   int size() const { return dp ? dp->size() : 1; }
   // This rank's rows [first, first + count) of n.
@@ -61,17 +59,22 @@ class Ranks {
   auto solve(F&& f, const S& y0, const std::vector<T>& times, Method method, const taynode::SolveOptions<T>& o,
              bool across = true) const {
     if (!several() || !across) return taynode::solve(f, y0, times, method, o);
-    using P = taynode::dist::Sharded<S>;
-    auto sol = taynode::solve([&](T t, const P& y, P& dy) { f(t, y.local, dy.local); }, P{y0, dp}, times, method, o);
-    taynode::Solution<S, T> local;
-    local.t = std::move(sol.t);
-    local.stats = sol.stats;
-    for (auto& y : sol.y) local.y.push_back(std::move(y.local));
-    return local;
+    taynode::SolveOptions<T> shared = o;
+    shared.shards = &shards_;
+    return taynode::solve(f, y0, times, method, shared);
+  }
+  // SolveOptions::shards of these ranks (nullptr with one rank): the solves of training steps
+  // (ad::solve_gradient) then take one step-size sequence across the ranks too.
+  const taynode::ShardReduction* shards() const { return several() ? &shards_ : nullptr; }
+  void attach(taynode::dist::DataParallel* d) {
+    dp = d;
+    shards_ = d ? taynode::dist::across_ranks(*d) : taynode::ShardReduction{};
   }
 
  private:
   bool several() const { return dp && dp->size() > 1; }
+  taynode::dist::DataParallel* dp = nullptr;  // set by Session (attach)
+  taynode::ShardReduction shards_;
 };
 #else
 // One process: every member is the identity of the MPI one.
@@ -92,6 +95,7 @@ class Ranks {
              bool = true) const {
     return taynode::solve(f, y0, times, method, o);
   }
+  const taynode::ShardReduction* shards() const { return nullptr; }
 };
 #endif
 
@@ -121,11 +125,11 @@ class Session {
  public:
 #if TAYNODE_EXAMPLE_MPI
   Session(int& argc, char**& argv) : mpi_(argc, argv) {
-    ranks().dp = &dp_;
+    ranks().attach(&dp_);
     if (!leader() && !std::freopen("/dev/null", "w", stdout))
       std::cerr << "rank " << ranks().rank() << " could not silence its stdout\n";
   }
-  ~Session() { ranks().dp = nullptr; }
+  ~Session() { ranks().attach(nullptr); }
   // The time limit of every collective (seconds; 0: none): a rank that hangs in one ends the job.
   void set_timeout(double seconds) {
     if (dp_.size() > 1 && seconds > 0) dp_.set_timeout(std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));

@@ -90,6 +90,9 @@ struct Settings {
   std::uint64_t seed = 0;
   int threads = 1;
   double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
+  // Under mpirun, an adaptive training solve: "joint" (one step-size sequence across the ranks,
+  // the single-process steps; one small allreduce per step attempt) or "own" (each rank its own).
+  std::string rank_steps = "joint";
   // output
   std::string out_dir = "out/miniboone";
   std::string label;
@@ -172,6 +175,8 @@ struct Settings {
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
     if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
+    if (rank_steps != "joint" && rank_steps != "own")
+      throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
     // Under mpirun every rank needs a row of each training batch (evaluation batches of fewer
     // rows than ranks are solved whole by every rank: example_ranks::part_of).
     if (batch < std::size_t(ranks().size()))
@@ -203,7 +208,7 @@ inline std::string settings_json(const Settings& s) {
     << "\", \"epochs\": " << s.epochs << ", \"max_iterations\": " << s.max_iterations << ", \"batch\": " << s.batch
     << ", \"lr_values\": [" << join(s.lr_values, ", ") << "], \"lr_iterations\": [" << join(s.lr_iterations, ", ")
     << "], \"precision\": \"" << s.precision << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
-    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"eval\": \"" << s.eval << "\", \"eval_subset\": " << s.eval_subset << ", \"eval_batch\": " << s.eval_batch
+    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"rank_steps\": \"" << s.rank_steps << "\"" << ", \"eval\": \"" << s.eval << "\", \"eval_subset\": " << s.eval_subset << ", \"eval_batch\": " << s.eval_batch
     << ", \"exact_batch\": " << s.exact_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"label\": \""
     << json_escape(s.run_label()) << "\"}";
   return o.str();
@@ -294,6 +299,7 @@ class Trainer {
     options_.fixed_steps = s.steps;
     options_.rtol = T(s.rtol);
     options_.atol = T(s.atol);
+    if (s.steps == 0 && s.rank_steps == "joint") options_.shards = ranks().shards();  // nullptr with one rank
     const auto fwd = s.forward == "plain" ? taynode::ad::ForwardPass::plain : taynode::ad::ForwardPass::augmented;
     if (s.gradient == "adjoint") g_ = taynode::ad::Adjoint{fwd};
     else g_ = taynode::ad::Backprop{fwd};
@@ -346,7 +352,7 @@ class Trainer {
     r.nats = parts[0];
     r.penalty = parts[1];
     r.loss = r.nats + r.penalty + decay;
-    // Adaptive training solves pick each rank's steps from its rows: the slowest rank's NFE.
+    // With --rank-steps own each rank picks its steps from its rows: the slowest rank's NFE.
     r.nfe_forward = ranks().maximum(sg.nfe_forward);
     r.nfe_backward = ranks().maximum(sg.nfe_backward);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

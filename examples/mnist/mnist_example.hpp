@@ -92,6 +92,9 @@ struct Settings {
   std::uint64_t seed = 0;
   int threads = 1;
   double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
+  // Under mpirun, an adaptive training solve: "joint" (one step-size sequence across the ranks,
+  // the single-process steps; one small allreduce per step attempt) or "own" (each rank its own).
+  std::string rank_steps = "joint";
   // output
   std::string out_dir = "out/mnist";
   std::string label;  // name of the run in plots (default: reg and λ)
@@ -182,6 +185,8 @@ struct Settings {
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
     if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
+    if (rank_steps != "joint" && rank_steps != "own")
+      throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0");
     if (eval != "test" && eval != "train" && eval != "both" && eval != "none")
@@ -239,7 +244,7 @@ inline std::string settings_json(const Settings& s) {
     << join(s.lr_epochs, ", ") << "], \"momentum\": " << num(s.momentum)
     << ", \"max_iterations\": " << s.max_iterations << ", \"precision\": \"" << s.precision
     << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
-    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"eval\": \"" << s.eval
+    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"rank_steps\": \"" << s.rank_steps << "\"" << ", \"eval\": \"" << s.eval
     << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_control\": \""
     << s.eval_control << "\", \"label\": \"" << json_escape(s.run_label()) << "\"}";
   return o.str();
@@ -348,6 +353,7 @@ taynode::SolveOptions<T> training_options(const Settings& s) {
   o.fixed_steps = s.steps;
   o.rtol = T(s.rtol);
   o.atol = T(s.atol);
+  if (s.adaptive() && s.rank_steps == "joint") o.shards = ranks().shards();  // nullptr with one rank
   return o;
 }
 
@@ -445,7 +451,7 @@ class Trainer {
                                " made the parameters non-finite (" + where + ", loss before it " +
                                std::to_string(r.loss) + "); the last checkpoint is kept");
     r.total = r.loss + s_.reg_weight() * r.reg;
-    // Adaptive training solves pick each rank's steps from its rows: the slowest rank's NFE.
+    // With --rank-steps own each rank picks its steps from its rows: the slowest rank's NFE.
     r.nfe_forward = ranks().maximum(sg.nfe_forward);
     r.nfe_backward = ranks().maximum(sg.nfe_backward);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

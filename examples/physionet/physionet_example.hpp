@@ -97,6 +97,9 @@ struct Settings {
   std::uint64_t seed = 0;
   int threads = 1;
   double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
+  // Under mpirun, an adaptive training solve: "joint" (one step-size sequence across the ranks,
+  // the single-process steps; one small allreduce per step attempt) or "own" (each rank its own).
+  std::string rank_steps = "joint";
   // output
   std::string out_dir = "out/physionet";
   std::string label;
@@ -171,6 +174,8 @@ struct Settings {
       throw std::invalid_argument("--lr and --lr-floor must be finite and > 0, --lr-decay in (0, 1]");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
     if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
+    if (rank_steps != "joint" && rank_steps != "own")
+      throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
     // Under mpirun every rank needs a patient of each training batch (evaluation batches of fewer
     // patients than ranks are solved whole by every rank: example_ranks::part_of).
     if (batch < std::size_t(ranks().size()))
@@ -209,7 +214,7 @@ inline std::string settings_json(const Settings& s) {
     << "\", \"epochs\": " << s.epochs << ", \"max_iterations\": " << s.max_iterations << ", \"batch\": " << s.batch
     << ", \"lr\": " << num(s.lr) << ", \"lr_decay\": " << num(s.lr_decay) << ", \"lr_floor\": " << num(s.lr_floor)
     << ", \"seed\": " << s.seed << ", \"threads\": " << s.threads
-    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"eval\": \"" << s.eval
+    << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"rank_steps\": \"" << s.rank_steps << "\"" << ", \"eval\": \"" << s.eval
     << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_patients\": " << s.eval_patients
     << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_order\": " << s.report_order() << ", \"label\": \""
     << json_escape(s.run_label()) << "\"}";
@@ -383,6 +388,7 @@ class Trainer {
     options_.fixed_steps = s.steps;
     options_.rtol = s.rtol;
     options_.atol = s.atol;
+    if (s.steps == 0 && s.rank_steps == "joint") options_.shards = ranks().shards();  // nullptr with one rank
     if (s.gradient == "adjoint") g_ = taynode::ad::Adjoint{};
     else g_ = taynode::ad::Backprop{};
   }
@@ -447,7 +453,7 @@ class Trainer {
     r.kl = obj.kl;
     r.rk = obj.rk_mean;
     r.kl_weight = oo.kl_weight;
-    // Adaptive training solves pick each rank's steps from its rows: the slowest rank's NFE.
+    // With --rank-steps own each rank picks its steps from its rows: the slowest rank's NFE.
     r.nfe_forward = ranks().maximum(sg.nfe_forward);
     r.nfe_backward = ranks().maximum(sg.nfe_backward);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

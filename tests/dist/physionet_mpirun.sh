@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # examples/physionet runs unchanged under mpirun: the same short latent-ODE training (8 iterations
-# of batch 10 on 40 training patients, RK4 on 4 steps; R_2, then RNODE; the test monitor after 4
-# and 8) and evaluation (train and 21 test patients in batches of 20 — the last test batch of one
+# of batch 10 on 40 training patients, RK4 on 4 steps with R_2, then RNODE, then adaptive Dopri5
+# at 1e-5 with R_2 — one step-size sequence across the ranks, --rank-steps joint; the test monitor
+# after 4 and 8) and evaluation (train and 21 test patients in batches of 20 — the last test batch of one
 # patient is solved whole by each rank) by one process and by `mpirun -np 2`, on the shared
 # PhysioNet 2012 records. Every logged loss, likelihood, MSE, KL, R and NFE, the monitor and the
 # evaluation rows must agree to the digits the files print (each rank encodes its patients, the
@@ -21,7 +22,8 @@ status=0
 common=(--data "$data" --cache "$work/records.cache" --patients 40 --test-patients 21 --batch 10 --max-iterations 8
         --solver rk4 --steps 4 --log-every 2 --monitor-every 4 --monitor-patients 11 --eval train,test
         --eval-batch 20 --no-progress --seed 4)
-for reg in "--reg r2 --lam 1" "--reg rnode --lam-kin 0.1 --lam-fro 0.1"; do
+for reg in "--reg r2 --lam 1" "--reg rnode --lam-kin 0.1 --lam-fro 0.1" \
+           "--reg r2 --lam 1 --solver dopri5 --steps 0 --rtol 1e-5 --atol 1e-5"; do
   read -r -a r <<< "$reg"
   args=("${common[@]}" "${r[@]}")
   run_one_and_two "${args[@]}"

@@ -11,10 +11,12 @@
 //     whole-batch one (max-norm relative: the two sum the batch rows in different groupings), the
 //     loss and the mean R_2 within 1e-12 relative, every iteration, on parameters updated by each
 //     path's own optimizer;
-//   * one adaptive solve across ranks (dist::Sharded): Dopri5 at rtol = atol = 1e-8 on the trained
+//   * one adaptive solve across ranks (SolveOptions::shards = dist::across_ranks): Dopri5 at rtol = atol = 1e-8 on the trained
 //     dynamics with 4× its weights and rows of growing amplitude, the shards as one system: the same NFE and accepted / rejected step counts as the
 //     joint solve of the whole batch, and z(1) within 1e-12 (max-norm relative); the local solves
 //     (each rank its own steps) are reported beside it;
+//   * a training gradient through Dopri5 (ad::solve_gradient, backprop, R_2) with the same shards:
+//     the whole batch's forward NFE and its gradient within 1e-10 (max-norm relative);
 //   * shard(): contiguous, covering, balanced for n = 0..11;
 //   * mismatched parameter counts on different ranks raise MpiError on every rank (no hang).
 // Exit status 0 on success; failures are printed with the rank.
@@ -195,17 +197,18 @@ int main(int argc, char** argv) {
     auto joint = solve([&](double t, const Mat& z, Mat& dz) { dz = whole_ws.evaluate(t, z); }, x,
                        std::vector<double>{0.0, 1.0}, Dopri5{}, tight);
     NetworkTaylor<double> part_ws(stiff, 0, Index(count));
-    using Part = dist::Sharded<Mat>;
-    const Part y0{x.middleRows(Eigen::Index(first), Eigen::Index(count)), &dp};
-    auto sharded = solve([&](double t, const Part& z, Part& dz) { dz.local = part_ws.evaluate(t, z.local); }, y0,
-                         std::vector<double>{0.0, 1.0}, Dopri5{}, tight);
-    auto local = solve([&](double t, const Mat& z, Mat& dz) { dz = part_ws.evaluate(t, z); }, y0.local,
-                       std::vector<double>{0.0, 1.0}, Dopri5{}, tight);
+    const Mat rows = x.middleRows(Eigen::Index(first), Eigen::Index(count));
+    const auto shards = dist::across_ranks(dp);
+    SolveOptions<double> across = tight;
+    across.shards = &shards;
+    auto f_rows = [&](double t, const Mat& z, Mat& dz) { dz = part_ws.evaluate(t, z); };
+    auto sharded = solve(f_rows, rows, std::vector<double>{0.0, 1.0}, Dopri5{}, across);
+    auto local = solve(f_rows, rows, std::vector<double>{0.0, 1.0}, Dopri5{}, tight);
     expect(sharded.stats.nfe == joint.stats.nfe, "sharded solve: the joint solve's NFE", double(sharded.stats.nfe));
     expect(sharded.stats.accepted_steps == joint.stats.accepted_steps && sharded.stats.rejected_steps == joint.stats.rejected_steps,
            "sharded solve: the joint solve's steps");
     const Mat joint_rows = joint.y.back().middleRows(Eigen::Index(first), Eigen::Index(count));
-    const double dz = relative_max(sharded.y.back().local, joint_rows);
+    const double dz = relative_max(sharded.y.back(), joint_rows);
     expect(dz <= 1e-12, "sharded solve: z(1) of the joint solve", dz, 1e-12);
     const auto local_max = dp.maximum(static_cast<long long>(local.stats.nfe));
     const auto local_min = -dp.maximum(-static_cast<long long>(local.stats.nfe));
@@ -213,6 +216,63 @@ int main(int argc, char** argv) {
       std::printf("Dopri5 1e-8: joint NFE %zu (%zu accepted, %zu rejected); sharded NFE %zu, z(1) rel. diff %.2e; "
                   "local solves NFE %lld..%lld\n",
                   joint.stats.nfe, joint.stats.accepted_steps, joint.stats.rejected_steps, sharded.stats.nfe, dz, local_min, local_max);
+  }
+
+  // A training gradient through an adaptive solve across the ranks (ad::solve_gradient with
+  // SolveOptions::shards): the forward Dopri5 takes the joint system's steps and backprop replays
+  // them, so the summed gradient is the whole batch's, with the whole batch's NFE.
+  {
+    std::mt19937_64 data_rng(78);
+    std::uniform_real_distribution<double> pixel(0.0, 1.0);
+    Mat x(global, 784);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = pixel(data_rng);
+    for (Eigen::Index b = 0; b < x.rows(); ++b) x.row(b) *= 1.0 + 9.0 * double(b) / double(global);
+    std::vector<int> y(global);
+    for (auto& label : y) label = int(data_rng() % 10);
+    Model stiff(12);
+    nn::for_each_parameter(stiff.dynamics, [](auto& p) { p *= 4.0; });
+    SolveOptions<double> tol;
+    tol.rtol = tol.atol = 1e-8;
+    const auto shards = dist::across_ranks(dp);
+    auto grad = [&](const Mat& rows, std::span<const int> labels, const SolveOptions<double>& o, std::size_t* nfe) {
+      NetworkTaylor<double> ws(stiff.dynamics, 2, rows.rows());
+      ad::NetworkAdjoint<double> adj(ws);
+      const double share = double(rows.rows()) / double(global);
+      nn::ClassifierGradient<double> head_grad;
+      auto loss = [&](const Mat& z1, const nn::Vector<double>&, Mat& z1_bar, nn::Vector<double>& r1_bar) {
+        const auto fwd = nn::classifier_forward(stiff.head, z1, labels);
+        head_grad = nn::classifier_backward(stiff.head, fwd, labels, share);
+        z1_bar = head_grad.z_bar;
+        r1_bar.setConstant(1.0 / double(global));
+      };
+      const ad::TaylorRegularizer<double> r2{2, 0.01};
+      const auto g = ad::solve_gradient(ws, adj, rows, 0.0, 1.0, r2, Dopri5{}, o, ad::Backprop{}, loss);
+      *nfe = g.nfe_forward;
+      auto grads = nn::ParameterSet<double>::from_network(g.theta_bar);
+      nn::add_head_gradient(grads, head_grad);
+      return grads;
+    };
+    std::size_t whole_nfe = 0, part_nfe = 0, own_nfe = 0;
+    const auto whole = grad(x, y, tol, &whole_nfe);
+    SolveOptions<double> across = tol;
+    across.shards = &shards;
+    const Mat rows = x.middleRows(Eigen::Index(first), Eigen::Index(count));
+    const std::span<const int> labels = std::span<const int>(y).subspan(first, count);
+    auto part = grad(rows, labels, across, &part_nfe);
+    dp.sum(part);
+    (void)grad(rows, labels, tol, &own_nfe);  // each rank its own steps, for the report
+    expect(part_nfe == whole_nfe, "solve_gradient across ranks: the whole batch's forward NFE", double(part_nfe));
+    double worst = 0;
+    for (std::size_t i = 0; i < whole.size(); ++i) worst = std::max(worst, relative_max(part.value(i), whole.value(i)));
+    expect(worst <= 1e-10, "solve_gradient across ranks: the whole batch's gradient", worst, 1e-10);
+    const auto own_max = dp.maximum(static_cast<long long>(own_nfe));
+    const auto own_min = -dp.maximum(-static_cast<long long>(own_nfe));
+    // The test has teeth: on their own the shards would take different steps.
+    expect(dp.size() == 1 || own_min != own_max, "the shards alone take different steps (the test's premise)");
+    if (dp.rank() == 0)
+      std::printf("solve_gradient, Dopri5 1e-8, backprop: whole-batch forward NFE %zu; across ranks %zu, gradient rel. "
+                  "diff %.2e; own steps per rank NFE %lld..%lld\n",
+                  whole_nfe, part_nfe, worst, own_min, own_max);
   }
 
   const int total_failures = dp.total(failures);

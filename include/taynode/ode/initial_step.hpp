@@ -14,7 +14,8 @@
 
 namespace taynode {
 
-// f(t, y, dy); f0 = f(t0, y0); y1 and f1 are scratch buffers shaped like y0.
+// f(t, y, dy); f0 = f(t0, y0); y1 and f1 are scratch buffers shaped like y0. (The norms of both
+// rules are sums over all shards of a split system: Tolerances::over_shards.)
 template <class State, class F, class Real>
 Real hairer_initial_step(F& f, Real t0, const State& y0, const State& f0, State& y1, State& f1,
                          int order, Real h_max, Real direction, const Tolerances<Real>& tol) {
@@ -24,13 +25,13 @@ Real hairer_initial_step(F& f, Real t0, const State& y0, const State& f0, State&
   using std::min;
   using std::pow;
   using std::sqrt;
-  const Real dnf = VS::scaled_sq_norm(f0, y0, tol);
-  const Real dny = VS::scaled_sq_norm(y0, y0, tol);
+  const Real dnf = tol.over_shards(VS::scaled_sq_norm(f0, y0, tol));
+  const Real dny = tol.over_shards(VS::scaled_sq_norm(y0, y0, tol));
   Real h = (dnf <= Real(1e-10) || dny <= Real(1e-10)) ? Real(1e-6) : sqrt(dny / dnf) * Real(0.01);
   h = min(h, h_max) * direction;
   VS::add_scaled(y1, y0, h, std::array<Real, 1>{Real(1)}, f0);
   f(t0 + h, y1, f1);
-  const Real der2 = sqrt(VS::scaled_sq_norm_diff(f1, f0, y0, tol)) / h;
+  const Real der2 = sqrt(tol.over_shards(VS::scaled_sq_norm_diff(f1, f0, y0, tol))) / h;
   const Real der12 = max(abs(der2), sqrt(dnf));
   const Real h1 = der12 <= Real(1e-15) ? max(Real(1e-6), abs(h) * Real(1e-3))
                                        : pow(Real(0.01) / der12, Real(1) / Real(order));
@@ -53,12 +54,12 @@ Real jax_initial_step(F& f, Real t0, const State& y0, const State& f0, State& y1
   using std::min;
   using std::pow;
   using std::sqrt;
-  const Real d0 = sqrt(VS::scaled_sq_norm(y0, y0, tol));
-  const Real d1 = sqrt(VS::scaled_sq_norm(f0, y0, tol));
+  const Real d0 = sqrt(tol.over_shards(VS::scaled_sq_norm(y0, y0, tol)));
+  const Real d1 = sqrt(tol.over_shards(VS::scaled_sq_norm(f0, y0, tol)));
   const Real h0 = (d0 < Real(1e-5) || d1 < Real(1e-5)) ? Real(1e-6) : Real(0.01) * d0 / d1;
   VS::add_scaled(y1, y0, h0 * direction, std::array<Real, 1>{Real(1)}, f0);
   f(t0 + h0 * direction, y1, f1);
-  const Real d2 = sqrt(VS::scaled_sq_norm_diff(f1, f0, y0, tol)) / h0;
+  const Real d2 = sqrt(tol.over_shards(VS::scaled_sq_norm_diff(f1, f0, y0, tol))) / h0;
   const Real h1 = (d1 <= Real(1e-15) && d2 <= Real(1e-15))
                       ? max(Real(1e-6), h0 * Real(1e-3))
                       : pow(Real(0.01) / (d1 + d2), Real(1) / (Real(order) + Real(1)));

@@ -64,7 +64,7 @@ void integrate(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
   auto& stats = sol.stats;
   const Real t0 = times.front(), t_end = times.back();
   const Real dir = t_end > t0 ? Real(1) : Real(-1);
-  const std::ptrdiff_t count = ode_detail::error_count<VS>(y_state);
+  const std::ptrdiff_t count = tolerances.over_shards(ode_detail::error_count<VS>(y_state));
   const std::size_t max_steps = limits.max_steps;
   const bool record = limits.record_step_sizes, dense_every = limits.dense_every_step;
   const auto f = rhs.in_place;  // the stages' calls, counted per attempt below
@@ -127,7 +127,7 @@ void integrate(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
     using std::swap;
     swap(y_state, *y);
   }
-  if (ctrl.checks_finite() && !VS::all_finite(y_state))
+  if (ctrl.checks_finite() && !tol.all_over_shards(VS::all_finite(y_state)))
     fail(SolveErrorKind::non_finite, "non-finite state at t=", t);
 }
 

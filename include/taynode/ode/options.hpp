@@ -46,6 +46,11 @@ struct SolveOptions {
   // (first_step, max_step, fixed_steps / fixed_step_size, controller and step_control choose and
   // configure the step-size controller; solve() with a controller object takes them from it.)
 
+  // The state is one shard of a system split over processes (ShardReduction, vector_space.hpp;
+  // dist::across_ranks for MPI ranks): all shards take the joint system's step sizes. Per-component
+  // tolerances then index this shard's components.
+  const ShardReduction* shards = nullptr;
+
   bool record_step_sizes = false;  // fill SolveStatistics::step_sizes with accepted steps
   // Prepare the interpolant on every accepted step (Hairer's IOUT=2), not only on steps that
   // contain an output time; costs DOP853's 3 extra stages per step. Only for NFE parity.

@@ -103,6 +103,7 @@ Tolerances<Real> validate_tolerances(const SolveOptions<Real>& o, std::ptrdiff_t
   Tolerances<Real> tol{o.rtol, o.atol, o.rtol_per_component.empty() ? nullptr
                                                                      : o.rtol_per_component.data(),
                        o.atol_per_component.empty() ? nullptr : o.atol_per_component.data()};
+  tol.shards = o.shards;
   if (!tol.rtol_vec && !tol.atol_vec) {
     check_pair(o.rtol, o.atol, -1);
   } else {
@@ -125,7 +126,7 @@ Solution<State, typename VectorSpace<State>::Real> run_solve(
   sol.y.reserve(times.size());
   sol.y.push_back(y0);
   // Before f sees it.
-  if (!VS::all_finite(y0))
+  if (!tol.all_over_shards(VS::all_finite(y0)))
     fail(SolveErrorKind::non_finite, "non-finite initial state at t=", times.front());
 
   std::size_t nfe = 0;
@@ -134,7 +135,7 @@ Solution<State, typename VectorSpace<State>::Real> run_solve(
   stepper.init(y0);
   State y = y0;
   rhs(times.front(), y, stepper.stage0());
-  if (!VS::all_finite(stepper.stage0()))
+  if (!tol.all_over_shards(VS::all_finite(stepper.stage0())))
     fail(SolveErrorKind::non_finite, "non-finite derivative at the initial state, t=",
          times.front());
   integrate(stepper, rhs, y, times, controller, tol,

@@ -348,14 +348,15 @@ class RungeKuttaStepper {
   }
 
   // Σ_i ((h Σ_j c_j k[idx_j])_i / sk_i)² with sk_i = atol_i + rtol_i·max(|y_i|, |y_new,i|): the
-  // squared scaled error of the last step for error weights c (one fused pass).
+  // squared scaled error of the last step for error weights c (one fused pass; over all shards
+  // of a split system).
   template <std::size_t N>
   TAYNODE_ODE_INLINE Real error_sum(const State& y, Real h, const Tolerances<Real>& tol,
                                     const std::array<Real, N>& c,
                                     const std::array<std::size_t, N>& idx) const {
-    return [&]<std::size_t... J>(std::index_sequence<J...>) TAYNODE_ODE_INLINE_LAMBDA {
+    return tol.over_shards([&]<std::size_t... J>(std::index_sequence<J...>) TAYNODE_ODE_INLINE_LAMBDA {
       return VS::error_sq_sum(y, *y1_, h, tol, c, stage(idx[J])...);
-    }(std::make_index_sequence<N>{});
+    }(std::make_index_sequence<N>{}));
   }
 
  private:

@@ -22,6 +22,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -50,6 +51,16 @@
 
 namespace taynode {
 
+// One system split over processes (data-parallel training; dist/sharded.hpp makes one for MPI
+// ranks): each process holds a shard of the state's components, and `sum` adds n numbers over
+// the shards in place (one collective). Given in SolveOptions::shards, every reduction the
+// solvers make — the error norm's sum and its component count, the initial step size's norms,
+// the finiteness checks of the initial state and the result — is summed over the shards, so
+// every shard accepts and rejects the same steps as the joint system would.
+struct ShardReduction {
+  std::function<void(double*, std::size_t)> sum;
+};
+
 // Tolerances, scalar or per component (flattened in the state's storage order).
 template <class Real>
 struct Tolerances {
@@ -57,6 +68,28 @@ struct Tolerances {
   Real atol{};
   const Real* rtol_vec = nullptr;
   const Real* atol_vec = nullptr;
+  const ShardReduction* shards = nullptr;  // the state is one shard of a split system
+
+  // A reduction of this shard's components (a sum of squares, a count) over all shards.
+  Real over_shards(Real local) const {
+    if (!shards) return local;
+    double v = double(local);
+    shards->sum(&v, 1);
+    return Real(v);
+  }
+  std::ptrdiff_t over_shards(std::ptrdiff_t local) const {
+    if (!shards) return local;
+    double v = double(local);
+    shards->sum(&v, 1);
+    return std::ptrdiff_t(v);
+  }
+  // Whether every shard's components are finite.
+  bool all_over_shards(bool local) const {
+    if (!shards) return local;
+    double bad = local ? 0.0 : 1.0;
+    shards->sum(&bad, 1);
+    return bad == 0.0;
+  }
 
   // The tolerances of the components from `offset` on (for composite states).
   Tolerances shifted(std::ptrdiff_t offset) const {
