@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -140,6 +141,14 @@ std::vector<std::vector<T>> elementwise(Index n) {
   Cpu::tanh_values<T>(n, x, out[2].data() + 1, out[3].data() + 1);
   Cpu::softplus_values<T>(n, x, out[4].data() + 1, out[5].data() + 1, out[6].data() + 1);
   Cpu::exp_values<T>(n, x, out[7].data() + 1);
+  // Into a 64-byte-aligned output (written in place, not through the chunk buffer): the same bits.
+  std::vector<T> room(std::size_t(n) + 64 / sizeof(T));
+  T* aligned = room.data();
+  while (reinterpret_cast<std::uintptr_t>(aligned) % 64 != 0) ++aligned;
+  Cpu::exp_values<T>(n, x, aligned);
+  CHECK(std::memcmp(aligned, out[7].data() + 1, std::size_t(n) * sizeof(T)) == 0);
+  Cpu::log_values<T>(n, aligned, aligned);  // in place, aligned
+  out.push_back(std::vector<T>(aligned, aligned + n));
   T* y = out[8].data() + 1;
   Cpu::for_each(n, [x, y](Index i) { y[i] = x[i] * x[i] - T(0.25) * x[i]; });
   const Index cols = 784, rows = n / cols;

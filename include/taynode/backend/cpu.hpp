@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -348,7 +349,8 @@ struct Cpu {
   }
   // exp/log through an aligned chunk: Eigen's loop over a map of unknown alignment takes its
   // first and last elements on the scalar path (libm, not its packet kernel), so writing y
-  // directly would give an element different bits depending on where a range starts.
+  // directly would give an element different bits depending on where a range starts. Where y's
+  // chunk is itself 64-byte aligned it is written in place (the same loop, no copy).
   template <class T>
   static void exp_values_range(Index n, const T* u, T* y) {
     aligned_chunks(n, u, y, [](const auto& a) { return a.exp(); });
@@ -364,6 +366,10 @@ struct Cpu {
     using A = Eigen::Array<T, Eigen::Dynamic, 1>;
     for (Index i0 = 0; i0 < n; i0 += chunk) {
       const Index m = std::min(chunk, n - i0);
+      if (reinterpret_cast<std::uintptr_t>(y + i0) % 64 == 0) {
+        Eigen::Map<A, Eigen::Aligned64>(y + i0, m) = op(Eigen::Map<const A>(u + i0, m));
+        continue;
+      }
       Eigen::Map<A, Eigen::Aligned64>(z, m) = op(Eigen::Map<const A>(u + i0, m));
       std::copy(z, z + m, y + i0);
     }

@@ -175,20 +175,11 @@ class DataParallel {
   void pack(const Params& p) {
     auto& buf = buffer_of<typename Params::Scalar>();
     buf.resize(std::size_t(p.total_size()));
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      const auto& v = p.value(i);
-      for (Eigen::Index j = 0; j < v.size(); ++j) buf[k++] = v.data()[j];
-    }
+    nn::pack_into(p, buf.data());
   }
   template <class Params>
   void unpack(Params& p) {
-    const auto& buf = buffer_of<typename Params::Scalar>();
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      auto& v = p.value(i);
-      for (Eigen::Index j = 0; j < v.size(); ++j) v.data()[j] = buf[k++];
-    }
+    nn::unpack_from(p, buffer_of<typename Params::Scalar>().data());
   }
   // A rank with another parameter count would make the collective read past a buffer: compare
   // (one small allreduce of min and max) whenever the count differs from the last one checked,

@@ -9,6 +9,7 @@
 // Names of a network's parameters: "layers.<index>.<field>" with field weight, bias, gate_weight,
 // gate_bias, time_weight, in the order of for_each_parameter (layers.hpp).
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
@@ -61,6 +62,25 @@ inline void check_new_name(const std::vector<std::string>& names, const std::str
 }
 }  // namespace detail
 
+// Every tensor of a collection (ParameterSet, ParameterRefs) into / from one flat buffer of
+// total_size() scalars, in iteration order, each tensor row-major: flatten()'s layout, in storage
+// the caller keeps (e.g. the buffer of one MPI_Allreduce, dist/mpi.hpp).
+template <class P>
+void pack_into(const P& p, typename P::Scalar* out) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const auto& v = p.value(i);
+    out = std::copy(v.data(), v.data() + v.size(), out);
+  }
+}
+template <class P>
+void unpack_from(P& p, const typename P::Scalar* in) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    auto& v = p.value(i);
+    std::copy(in, in + v.size(), v.data());
+    in += v.size();
+  }
+}
+
 template <class T>
 class ParameterSet {
  public:
@@ -103,11 +123,7 @@ class ParameterSet {
   // All tensors concatenated (each row-major) in iteration order.
   Vector<T> flatten() const {
     Vector<T> out(total_size());
-    Eigen::Index k = 0;
-    for (const auto& v : values_) {
-      out.segment(k, v.size()) = Eigen::Map<const Vector<T>>(v.data(), v.size());
-      k += v.size();
-    }
+    pack_into(*this, out.data());
     return out;
   }
   // The inverse of flatten (shapes kept); throws if the length differs.
@@ -115,11 +131,7 @@ class ParameterSet {
     if (flat.size() != total_size())
       throw std::invalid_argument("taynode::nn::ParameterSet::unflatten: length " + std::to_string(flat.size()) +
                                   " != total size " + std::to_string(total_size()));
-    Eigen::Index k = 0;
-    for (auto& v : values_) {
-      Eigen::Map<Vector<T>>(v.data(), v.size()) = flat.segment(k, v.size());
-      k += v.size();
-    }
+    unpack_from(*this, flat.data());  // a Ref to a const vector is contiguous
   }
 
   // Same names and shapes, all zeros.
