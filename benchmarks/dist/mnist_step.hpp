@@ -56,21 +56,15 @@ struct Trainer {
     head = nn::make_classifier_head<double>(784, 10, rng);
     return net;
   }
-  // The gradient of the global mean loss from these rows (share = rows / global batch).
-  nn::ParameterSet<double> gradient(const Mat& x, std::span<const int> y, double share) {
+  // The gradient of the mean loss over a global batch of `global` rows from these rows.
+  nn::ParameterSet<double> gradient(const Mat& x, std::span<const int> y, std::size_t global) {
     SolveOptions<double> grid;
     grid.fixed_steps = 4;
-    nn::ClassifierGradient<double> head_grad;
-    auto loss = [&](const Mat& z1, const nn::Vector<double>&, Mat& z1_bar, nn::Vector<double>& r1_bar) {
-      const auto fwd = nn::classifier_forward(head, z1, y);
-      head_grad = nn::classifier_backward(head, fwd, y, share);
-      z1_bar = head_grad.z_bar;
-      r1_bar.setConstant(share / double(x.rows()));
-    };
+    nn::ClassifierLoss<double> loss{head, y, Index(global)};  // the rows' part of the means
     const ad::TaylorRegularizer<double> reg{K, 1e-4};
     const auto g = ad::solve_gradient(ws, adj, x, 0.0, 1.0, reg, RK4{}, grid, ad::Backprop{ad::ForwardPass::plain}, loss);
     auto grads = nn::ParameterSet<double>::from_network(g.theta_bar);
-    nn::add_head_gradient(grads, head_grad);
+    nn::add_head_gradient(grads, loss.grad);
     return grads;
   }
 };

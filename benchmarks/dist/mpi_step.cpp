@@ -36,13 +36,13 @@ int main(int argc, char** argv) {
     dp.barrier();
     if (dp.rank() == 0) {
       const auto t0 = std::chrono::steady_clock::now();
-      auto g = whole.gradient(x, y, 1.0);
+      auto g = whole.gradient(x, y, global);
       whole.opt.step(whole.refs, g);
       if (r >= 0) single.push_back(seconds_since(t0));
     }
     dp.barrier();
     const auto t1 = std::chrono::steady_clock::now();
-    auto g = part.gradient(rows, std::span<const int>(y).subspan(first, count), double(count) / double(global));
+    auto g = part.gradient(rows, std::span<const int>(y).subspan(first, count), global);
     dp.sum(g);
     part.opt.step(part.refs, g);
     const double mine = seconds_since(t1);

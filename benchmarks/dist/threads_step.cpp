@@ -29,13 +29,13 @@ int main(int argc, char** argv) {
   for (int r = -1; r < rounds; ++r) {  // round −1 warms up
     taynode::set_cpu_threads(1);
     auto t0 = std::chrono::steady_clock::now();
-    auto g1 = one.gradient(batch.x, batch.y, 1.0);
+    auto g1 = one.gradient(batch.x, batch.y, batch.y.size());
     one.opt.step(one.refs, g1);
     if (r >= 0) single.push_back(seconds_since(t0));
 
     taynode::set_cpu_threads(threads);
     t0 = std::chrono::steady_clock::now();
-    auto gn = many.gradient(batch.x, batch.y, 1.0);
+    auto gn = many.gradient(batch.x, batch.y, batch.y.size());
     many.opt.step(many.refs, gn);
     if (r >= 0) parallel.push_back(seconds_since(t0));
 

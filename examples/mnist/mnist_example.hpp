@@ -403,21 +403,9 @@ class Trainer {
     if (ranks().size() > 1) rows_ = x_global.middleRows(Index(first), Index(count));
     const Mat<T>& x = ranks().size() > 1 ? rows_ : x_global;
     const std::span<const int> y = y_global.subspan(first, count);
-    const double global = double(y_global.size()), share = double(count) / global;
-    taynode::nn::ClassifierGradient<T> head_grad;
-    double loss_part = 0, reg_part = 0, correct = 0;
-    auto cot = [&](const Mat<T>& z1, const Vec<T>& r1, Mat<T>& z1_bar, Vec<T>& r1_bar) {
-      const auto fwd = taynode::nn::classifier_forward(model_.head, z1, y);
-      // The gradient of the GLOBAL batch's mean: this rank's rows weigh count/global.
-      head_grad = taynode::nn::classifier_backward(model_.head, fwd, y, T(share));
-      z1_bar = head_grad.z_bar;
-      loss_part = fwd.loss * share;
-      correct = double(fwd.correct);
-      if (K_ > 0 || rnode_) {
-        r1_bar.setConstant(T(s_.reg_weight() / global));
-        reg_part = double(r1.sum()) / global;
-      }
-    };
+    // The gradient of the GLOBAL batch's means: this rank's rows weigh count/global.
+    const bool with_r = K_ > 0 || rnode_;
+    taynode::nn::ClassifierLoss<T> cot{model_.head, y, Index(y_global.size()), with_r ? s_.reg_weight() : 0.0};
     auto sg = std::visit(
         [&](auto m, const auto& g) {
           if (!rnode_) {
@@ -436,9 +424,9 @@ class Trainer {
         },
         method_, g_);
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
-    taynode::nn::add_head_gradient(grads, head_grad);
+    taynode::nn::add_head_gradient(grads, cot.grad);
     ranks().sum(grads);  // one allreduce of every gradient tensor
-    double parts[3] = {loss_part, reg_part, correct};
+    double parts[3] = {cot.loss, with_r ? cot.reg : 0.0, double(cot.correct)};
     ranks().sum(parts, 3);
     r.loss = parts[0];
     r.reg = parts[1];

@@ -75,21 +75,14 @@ StepResult gradient(Model& m, const Mat& x, std::span<const int> y, std::size_t 
   ad::NetworkAdjoint<double> adj(ws);
   SolveOptions<double> grid;
   grid.fixed_steps = 2;
-  const double share = double(x.rows()) / double(global);
   StepResult out;
-  nn::ClassifierGradient<double> head_grad;
-  auto loss = [&](const Mat& z1, const nn::Vector<double>& r1, Mat& z1_bar, nn::Vector<double>& r1_bar) {
-    const auto fwd = nn::classifier_forward(m.head, z1, y);
-    head_grad = nn::classifier_backward(m.head, fwd, y, share);  // (1/rows)·share = 1/global
-    z1_bar = head_grad.z_bar;
-    r1_bar.setConstant(1.0 / double(global));
-    out.loss = fwd.loss * share;
-    out.reg = r1.sum() / double(global);
-  };
+  nn::ClassifierLoss<double> loss{m.head, y, Index(global)};  // this process's part of the means
   const ad::TaylorRegularizer<double> r2{K, 0.01};
   const auto g = ad::solve_gradient(ws, adj, x, 0.0, 1.0, r2, RK4{}, grid, ad::Backprop{ad::ForwardPass::augmented}, loss);
   out.grads = nn::ParameterSet<double>::from_network(g.theta_bar);
-  nn::add_head_gradient(out.grads, head_grad);
+  nn::add_head_gradient(out.grads, loss.grad);
+  out.loss = loss.loss;
+  out.reg = loss.reg;
   return out;
 }
 
@@ -237,19 +230,12 @@ int main(int argc, char** argv) {
     auto grad = [&](const Mat& rows, std::span<const int> labels, const SolveOptions<double>& o, std::size_t* nfe) {
       NetworkTaylor<double> ws(stiff.dynamics, 2, rows.rows());
       ad::NetworkAdjoint<double> adj(ws);
-      const double share = double(rows.rows()) / double(global);
-      nn::ClassifierGradient<double> head_grad;
-      auto loss = [&](const Mat& z1, const nn::Vector<double>&, Mat& z1_bar, nn::Vector<double>& r1_bar) {
-        const auto fwd = nn::classifier_forward(stiff.head, z1, labels);
-        head_grad = nn::classifier_backward(stiff.head, fwd, labels, share);
-        z1_bar = head_grad.z_bar;
-        r1_bar.setConstant(1.0 / double(global));
-      };
+      nn::ClassifierLoss<double> loss{stiff.head, labels, Index(global)};
       const ad::TaylorRegularizer<double> r2{2, 0.01};
       const auto g = ad::solve_gradient(ws, adj, rows, 0.0, 1.0, r2, Dopri5{}, o, ad::Backprop{}, loss);
       *nfe = g.nfe_forward;
       auto grads = nn::ParameterSet<double>::from_network(g.theta_bar);
-      nn::add_head_gradient(grads, head_grad);
+      nn::add_head_gradient(grads, loss.grad);
       return grads;
     };
     std::size_t whole_nfe = 0, part_nfe = 0, own_nfe = 0;

@@ -79,6 +79,49 @@ TEST_CASE("classifier: every gradient agrees with central finite differences", "
   }
 }
 
+TEST_CASE("ClassifierLoss: the loss head of solve_gradient, whole and as row shards of a global batch",
+          "[nn][classifier]") {
+  std::mt19937_64 rng(8);
+  const Eigen::Index B = 5, D = 6, C = 4;
+  const Linear<double> head = make_classifier_head<double>(D, C, rng);
+  std::normal_distribution<double> n01;
+  RowMatrix<double> z(B, D);
+  for (Eigen::Index i = 0; i < z.size(); ++i) z.data()[i] = 1.5 * n01(rng);
+  const std::vector<int> labels{0, 3, 1, 1, 2};
+  const Vector<double> r = Vector<double>::LinSpaced(B, 0.5, 2.5);
+  // Whole batch: the classifier's forward and backward, r̄ = reg_weight / B, reg = mean r.
+  ClassifierLoss<double> whole(head, labels, 0, 0.3);
+  RowMatrix<double> z_bar;
+  Vector<double> r_bar(B);
+  whole(z, r, z_bar, r_bar);
+  const auto fwd = classifier_forward(head, z, labels);
+  const auto g = classifier_backward(head, fwd, labels);
+  CHECK(whole.loss == fwd.loss);
+  CHECK(whole.correct == fwd.correct);
+  CHECK(whole.reg == Approx(1.5).epsilon(1e-15));
+  CHECK(z_bar == g.z_bar);
+  CHECK(whole.grad.weight == g.weight);
+  CHECK((r_bar.array() == 0.3 / 5).all());
+  // Rows 0–1 and 2–4 as shards of the batch of 5: their parts sum to the whole.
+  RowMatrix<double> za, zb;
+  Vector<double> ra(2), rb(3);
+  ClassifierLoss<double> a(head, std::span<const int>(labels).first(2), B, 0.3);
+  ClassifierLoss<double> b(head, std::span<const int>(labels).subspan(2), B, 0.3);
+  a(RowMatrix<double>(z.topRows(2)), Vector<double>(r.head(2)), za, ra);
+  b(RowMatrix<double>(z.bottomRows(3)), Vector<double>(r.tail(3)), zb, rb);
+  CHECK(a.loss + b.loss == Approx(whole.loss).epsilon(1e-14));
+  CHECK(a.reg + b.reg == Approx(whole.reg).epsilon(1e-14));
+  CHECK(a.correct + b.correct == whole.correct);
+  CHECK(relative_error(RowMatrix<double>(a.grad.weight + b.grad.weight), g.weight) <= 1e-14);
+  CHECK(relative_error(Vector<double>(a.grad.bias + b.grad.bias), g.bias) <= 1e-14);
+  CHECK(relative_error(za, RowMatrix<double>(g.z_bar.topRows(2))) <= 1e-14);
+  CHECK(relative_error(zb, RowMatrix<double>(g.z_bar.bottomRows(3))) <= 1e-14);
+  CHECK((rb.array() == 0.3 / 5).all());
+  // A shard larger than its global batch is the caller's error.
+  ClassifierLoss<double> bad(head, labels, 4);
+  CHECK_THROWS_WITH(bad(z, r, z_bar, r_bar), Catch::Contains("batch 4 is less than the 5 rows"));
+}
+
 TEST_CASE("classifier: stable for huge logits, float agrees with double", "[nn][classifier]") {
   Linear<double> head(1, 3);
   head.weight << 1e4, -1e4, 0;

@@ -119,6 +119,44 @@ ClassifierGradient<T> classifier_backward(const Linear<T>& head, const Classifie
   return g;
 }
 
+// The classifier's mean cross-entropy (+ the mean of a regularizer's R(1)) as ad::solve_gradient's
+// loss head: fills z̄1 = ∂CE/∂z1 and r̄1 = reg_weight/batch, keeps the head's gradient and the
+// forward values. `batch` is the number of rows the means are over (0: the rows of z1): the rows
+// solved here may be one shard of a global batch (data-parallel training, dist/mpi.hpp), whose
+// parts — loss, reg, the gradients — summed over the shards are the whole batch's.
+template <class T>
+struct ClassifierLoss {
+  ClassifierLoss(const Linear<T>& head_, std::span<const int> labels_, Eigen::Index batch_ = 0,
+                 double reg_weight_ = 1)
+      : head(head_), labels(labels_), batch(batch_), reg_weight(reg_weight_) {}
+
+  const Linear<T>& head;
+  std::span<const int> labels;  // of these rows
+  Eigen::Index batch = 0;
+  double reg_weight = 1;  // r̄1 = reg_weight / batch (λ when the integrand carries no weight)
+  // Set by the call:
+  double loss = 0;  // these rows' part of the mean cross-entropy
+  double reg = 0;   // these rows' part of the mean R(1)
+  std::size_t correct = 0;
+  ClassifierGradient<T> grad;  // of these rows' part (head weight and bias, z̄1)
+
+  template <class Z, class R>
+  void operator()(const Z& z1, const R& r1, Z& z1_bar, R& r1_bar) {
+    const Eigen::Index rows = z1.rows();
+    if (batch != 0 && batch < rows)
+      throw std::invalid_argument("taynode::nn::ClassifierLoss: batch " + std::to_string(batch) +
+                                  " is less than the " + std::to_string(rows) + " rows solved");
+    const double global = double(batch != 0 ? batch : rows), share = double(rows) / global;
+    const auto fwd = classifier_forward(head, z1, labels);
+    grad = classifier_backward(head, fwd, labels, T(share));  // (1/rows)·share = 1/global
+    z1_bar = grad.z_bar;
+    loss = fwd.loss * share;
+    correct = fwd.correct;
+    r1_bar.setConstant(T(reg_weight / global));
+    reg = double(r1.sum()) / global;
+  }
+};
+
 // The head's tensors under "<prefix>weight" / "<prefix>bias": views (to update and checkpoint the
 // head in place, e.g. appended to parameter_refs(dynamics)) and copies of a gradient.
 template <class T>
