@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -151,6 +153,29 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 };
+
+// The options every example has for its ranks (fields of its Settings, saved in settings.json).
+// `App` is CLI::App (a template so that this header does not need CLI11).
+template <class App>
+void add_rank_options(App& app, std::string& rank_steps, double& collective_timeout) {
+  app.add_option("--rank-steps", rank_steps,
+                 "under mpirun, an adaptive training solver: joint (one step-size sequence across the ranks: the "
+                 "single-process steps) or own (each rank its own steps, fewer collectives)");
+  app.add_option("--collective-timeout", collective_timeout,
+                 "under mpirun: seconds a rank waits in one collective before it ends the job (a rank hangs); 0: no "
+                 "limit");
+}
+inline void check_rank_options(const std::string& rank_steps, double collective_timeout) {
+  if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
+  if (rank_steps != "joint" && rank_steps != "own")
+    throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
+}
+// SolveOptions::shards of a training solve: the ranks' one step-size sequence for an adaptive
+// solver with --rank-steps joint; nullptr otherwise (a fixed grid has no steps to agree on, and
+// one rank nothing to share).
+inline const taynode::ShardReduction* training_shards(bool adaptive, const std::string& rank_steps) {
+  return adaptive && rank_steps == "joint" ? ranks().shards() : nullptr;
+}
 
 // " on rank r" when there are several ranks: for error messages.
 inline std::string where() { return ranks().size() > 1 ? " on rank " + std::to_string(ranks().rank()) : ""; }

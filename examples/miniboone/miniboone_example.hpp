@@ -174,9 +174,7 @@ struct Settings {
     if (precision != "float" && precision != "double")
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
-    if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
-    if (rank_steps != "joint" && rank_steps != "own")
-      throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
+    example_ranks::check_rank_options(rank_steps, collective_timeout);
     // Under mpirun every rank needs a row of each training batch (evaluation batches of fewer
     // rows than ranks are solved whole by every rank: example_ranks::part_of).
     if (batch < std::size_t(ranks().size()))
@@ -299,7 +297,7 @@ class Trainer {
     options_.fixed_steps = s.steps;
     options_.rtol = T(s.rtol);
     options_.atol = T(s.atol);
-    if (s.steps == 0 && s.rank_steps == "joint") options_.shards = ranks().shards();  // nullptr with one rank
+    options_.shards = example_ranks::training_shards(s.steps == 0, s.rank_steps);
     const auto fwd = s.forward == "plain" ? taynode::ad::ForwardPass::plain : taynode::ad::ForwardPass::augmented;
     if (s.gradient == "adjoint") g_ = taynode::ad::Adjoint{fwd};
     else g_ = taynode::ad::Backprop{fwd};

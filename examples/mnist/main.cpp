@@ -288,13 +288,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", s.precision, "float or double");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
   app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
-  app.add_option("--rank-steps", s.rank_steps,
-                 "under mpirun, an adaptive training solver: joint (one step-size sequence across the ranks: the "
-                 "single-process steps) or own (each rank its own steps, fewer collectives)");
-  app.add_option("--collective-timeout", s.collective_timeout,
-                 "under mpirun: seconds a rank waits in one collective before it ends the job (a rank hangs); 0: no "
-                 "limit")
-      ->check(CLI::NonNegativeNumber);
+  example_ranks::add_rank_options(app, s.rank_steps, s.collective_timeout);
   app.add_option("--label", s.label, "name of the run in the plots (default: reg and lambda)");
   app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
   app.add_option("--monitor-every", s.monitor_every,

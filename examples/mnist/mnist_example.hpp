@@ -184,9 +184,7 @@ struct Settings {
     if (precision != "float" && precision != "double")
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
-    if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
-    if (rank_steps != "joint" && rank_steps != "own")
-      throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
+    example_ranks::check_rank_options(rank_steps, collective_timeout);
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0");
     if (eval != "test" && eval != "train" && eval != "both" && eval != "none")
@@ -353,7 +351,7 @@ taynode::SolveOptions<T> training_options(const Settings& s) {
   o.fixed_steps = s.steps;
   o.rtol = T(s.rtol);
   o.atol = T(s.atol);
-  if (s.adaptive() && s.rank_steps == "joint") o.shards = ranks().shards();  // nullptr with one rank
+  o.shards = example_ranks::training_shards(s.adaptive(), s.rank_steps);
   return o;
 }
 

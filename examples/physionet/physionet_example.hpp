@@ -173,9 +173,7 @@ struct Settings {
           lr_decay > 0 && lr_decay <= 1))
       throw std::invalid_argument("--lr and --lr-floor must be finite and > 0, --lr-decay in (0, 1]");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
-    if (!(collective_timeout >= 0)) throw std::invalid_argument("--collective-timeout must be >= 0 (0: no limit)");
-    if (rank_steps != "joint" && rank_steps != "own")
-      throw std::invalid_argument("--rank-steps must be joint or own (got '" + rank_steps + "')");
+    example_ranks::check_rank_options(rank_steps, collective_timeout);
     // Under mpirun every rank needs a patient of each training batch (evaluation batches of fewer
     // patients than ranks are solved whole by every rank: example_ranks::part_of).
     if (batch < std::size_t(ranks().size()))
@@ -388,7 +386,7 @@ class Trainer {
     options_.fixed_steps = s.steps;
     options_.rtol = s.rtol;
     options_.atol = s.atol;
-    if (s.steps == 0 && s.rank_steps == "joint") options_.shards = ranks().shards();  // nullptr with one rank
+    options_.shards = example_ranks::training_shards(s.steps == 0, s.rank_steps);
     if (s.gradient == "adjoint") g_ = taynode::ad::Adjoint{};
     else g_ = taynode::ad::Backprop{};
   }

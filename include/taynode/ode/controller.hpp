@@ -24,6 +24,8 @@
 //   finished(last, outputs_done) end of the integration after an accepted step
 //   eager_endpoint<Method>       evaluate f(t+h, y1) after every accepted step (DOP853's NFE)
 //   checks_finite()              raise on non-finite states (the loop's final check)
+//   uses_error_norm()            adapt() reads the error norm (else the loop need not count the
+//                                components over the shards: no collective for a fixed grid)
 // Models: HairerController (adaptive, Hairer's DOPRI5/DOP853), JaxController (the reference
 // code's dopri5), ConstantStepController (a fixed grid), StepReplayController (a recorded
 // sequence of steps: what backprop re-runs). A controller object is copied into the loop and
@@ -331,6 +333,7 @@ struct HairerController : InterpolatedOutputs {
   }
   TAYNODE_ODE_INLINE static bool finished(bool last, bool /*outputs_done*/) { return last; }
   static constexpr bool checks_finite() { return true; }
+  static constexpr bool uses_error_norm() { return true; }
 
  private:
   StepSizeControl<Real> rule_;
@@ -496,6 +499,7 @@ struct JaxController {
   }
   TAYNODE_ODE_INLINE static bool finished(bool /*last*/, bool outputs_done) { return outputs_done; }
   static constexpr bool checks_finite() { return true; }
+  static constexpr bool uses_error_norm() { return true; }
 };
 
 // ---- fixed grids ----------------------------------------------------------------------------------
@@ -581,6 +585,7 @@ struct ConstantStepController : InterpolatedOutputs {
   TAYNODE_ODE_INLINE static Real limit(Real h) { return h; }
   TAYNODE_ODE_INLINE static bool finished(bool last, bool /*outputs_done*/) { return last; }
   static constexpr bool checks_finite() { return true; }
+  static constexpr bool uses_error_norm() { return false; }
 
  private:
   Real t0_{}, t_end_{}, dir_{}, t_next_{};
@@ -643,6 +648,7 @@ struct StepReplayController : InterpolatedOutputs {
   TAYNODE_ODE_INLINE static Real limit(Real h_next) { return h_next; }
   TAYNODE_ODE_INLINE static bool finished(bool last, bool /*outputs_done*/) { return last; }
   bool checks_finite() const { return check_finite; }
+  static constexpr bool uses_error_norm() { return false; }
 
  private:
   std::size_t i_ = 0;
@@ -657,6 +663,7 @@ concept StepController = requires(C& c, const C& cc, Real t, Real h, bool& last)
   { cc.limit(h) } -> std::convertible_to<Real>;
   { cc.finished(true, true) } -> std::convertible_to<bool>;
   { cc.checks_finite() } -> std::convertible_to<bool>;
+  { cc.uses_error_norm() } -> std::convertible_to<bool>;
 };
 
 }  // namespace taynode

@@ -25,8 +25,7 @@ Real hairer_initial_step(F& f, Real t0, const State& y0, const State& f0, State&
   using std::min;
   using std::pow;
   using std::sqrt;
-  const Real dnf = tol.over_shards(VS::scaled_sq_norm(f0, y0, tol));
-  const Real dny = tol.over_shards(VS::scaled_sq_norm(y0, y0, tol));
+  const auto [dnf, dny] = tol.over_shards(VS::scaled_sq_norm(f0, y0, tol), VS::scaled_sq_norm(y0, y0, tol));
   Real h = (dnf <= Real(1e-10) || dny <= Real(1e-10)) ? Real(1e-6) : sqrt(dny / dnf) * Real(0.01);
   h = min(h, h_max) * direction;
   VS::add_scaled(y1, y0, h, std::array<Real, 1>{Real(1)}, f0);
@@ -54,8 +53,8 @@ Real jax_initial_step(F& f, Real t0, const State& y0, const State& f0, State& y1
   using std::min;
   using std::pow;
   using std::sqrt;
-  const Real d0 = sqrt(tol.over_shards(VS::scaled_sq_norm(y0, y0, tol)));
-  const Real d1 = sqrt(tol.over_shards(VS::scaled_sq_norm(f0, y0, tol)));
+  const auto [sq0, sq1] = tol.over_shards(VS::scaled_sq_norm(y0, y0, tol), VS::scaled_sq_norm(f0, y0, tol));
+  const Real d0 = sqrt(sq0), d1 = sqrt(sq1);
   const Real h0 = (d0 < Real(1e-5) || d1 < Real(1e-5)) ? Real(1e-6) : Real(0.01) * d0 / d1;
   VS::add_scaled(y1, y0, h0 * direction, std::array<Real, 1>{Real(1)}, f0);
   f(t0 + h0 * direction, y1, f1);

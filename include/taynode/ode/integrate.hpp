@@ -64,7 +64,9 @@ void integrate(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
   auto& stats = sol.stats;
   const Real t0 = times.front(), t_end = times.back();
   const Real dir = t_end > t0 ? Real(1) : Real(-1);
-  const std::ptrdiff_t count = tolerances.over_shards(ode_detail::error_count<VS>(y_state));
+  // The components the error norm averages over (all shards'); a fixed grid has no norm to take.
+  const std::ptrdiff_t count =
+      controller.uses_error_norm() ? tolerances.over_shards(ode_detail::error_count<VS>(y_state)) : 0;
   const std::size_t max_steps = limits.max_steps;
   const bool record = limits.record_step_sizes, dense_every = limits.dense_every_step;
   const auto f = rhs.in_place;  // the stages' calls, counted per attempt below

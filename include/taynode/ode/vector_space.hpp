@@ -83,6 +83,13 @@ struct Tolerances {
     shards->sum(&v, 1);
     return std::ptrdiff_t(v);
   }
+  // Two such reductions in one collective.
+  std::pair<Real, Real> over_shards(Real a, Real b) const {
+    if (!shards) return {a, b};
+    double v[2] = {double(a), double(b)};
+    shards->sum(v, 2);
+    return {Real(v[0]), Real(v[1])};
+  }
   // Whether every shard's components are finite.
   bool all_over_shards(bool local) const {
     if (!shards) return local;
