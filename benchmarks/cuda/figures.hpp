@@ -169,25 +169,31 @@ void solve_figure(Index batch) {
   }
 }
 
+// ½·mean ||z1 − y||² (+ λ·mean R_K through the integrand): z̄1 = (z1 − y)/B, r̄1 = 1/B; on a
+// device backend by backend operations only (no host copy: capturable in a graph).
+template <class B, class T>
+struct SquaredErrorLoss {
+  const typename B::template Matrix<T>* target;
+  template <class M, class R, class V>
+  void operator()(const M& z1, const R&, M& z1_bar, V& r1_bar) const {
+    const T inv_batch = T(1) / T(z1.rows());
+    if constexpr (backend::eigen_host<B>) {
+      z1_bar = (z1 - *target) * inv_batch;
+      r1_bar.setConstant(inv_batch);
+    } else {
+      B::copy(z1.size(), z1.data(), z1_bar.data());
+      B::axpy(z1.size(), T(-1), target->data(), z1_bar.data());
+      B::scale(z1.size(), inv_batch, z1_bar.data());
+      B::fill(z1.rows(), inv_batch, r1_bar.data());
+    }
+  }
+};
+
 template <class B, class T>
 void training_figures(Index batch) {
   const char *b = backend_name<B>(), *t = type_name<T>();
-  using M = typename B::template Matrix<T>;
   Setup<B, T> s(batch);
-  const T inv_batch = T(1) / T(batch);
-  const Index n = batch * 784;
-  // ½·mean ||z1 − y||² (+ λ·mean R_K through the integrand): z̄1 = (z1 − y)/B, r̄1 = 1/B.
-  auto loss = [&](const M& z1, const auto&, M& z1_bar, auto& r1_bar) {
-    if constexpr (backend::eigen_host<B>) {
-      z1_bar = (z1 - s.target) * inv_batch;
-      r1_bar.setConstant(inv_batch);
-    } else {
-      B::copy(n, z1.data(), z1_bar.data());
-      B::axpy(n, T(-1), s.target.data(), z1_bar.data());
-      B::scale(n, inv_batch, z1_bar.data());
-      B::fill(batch, inv_batch, r1_bar.data());
-    }
-  };
+  const SquaredErrorLoss<B, T> loss{&s.target};
   auto refs = nn::parameter_refs(s.net);
   nn::Adam<T> opt(nn::constant(T(1e-4)));
   for (bool adaptive : {false, true})
@@ -230,6 +236,45 @@ void training_figures(Index batch) {
           report_failure("training_step", b, t, batch, detail, e.what());
         }
       }
+}
+
+// The RK4 × 4 backprop training step with everything on the device (device backends only): θ̄
+// left where the VJPs accumulate it (ad::Backprop::theta_bar_to_host = false), SGD with momentum
+// updating the workspace's parameter copies in place (NetworkTaylor::backend_parameters) — no
+// transfer to or from the host, no host optimizer — launched directly ("device") and captured
+// once as a graph and replayed ("graph (N nodes)"). SGD, not Adam as in training_figures: a
+// graph freezes the kernels' scalars, and Adam's bias corrections change every step (an
+// elementwise update of 157k parameters either way).
+template <class B, class T>
+void device_training_figures(Index batch) {
+  const char *b = backend_name<B>(), *t = type_name<T>();
+  Setup<B, T> s(batch);
+  const SquaredErrorLoss<B, T> loss{&s.target};
+  auto params = s.ws.backend_parameters();
+  const auto grads = s.adj.backend_gradient();
+  nn::SgdMomentum<T, B> opt(nn::constant(T(1e-4)), 0.9);
+  ad::Backprop on_device;
+  on_device.theta_bar_to_host = false;
+  SolveOptions<T> o;
+  o.fixed_steps = 4;
+  for (int K : {0, 2, 3}) {
+    const ad::TaylorRegularizer<T> reg{K, T(1e-2)};
+    const std::string detail = std::string("RK4x4 | ") + (K ? "R" + std::to_string(K) : std::string("none")) + " | backprop";
+    long nfe = 0;
+    auto step = [&] {
+      auto g = ad::solve_gradient(s.ws, s.adj, s.z0, T(0), T(1), reg, RK4{}, o, on_device, loss);
+      nfe = long(g.nfe_forward + g.nfe_backward);
+      opt.step(params, grads);
+    };
+    try {
+      report({"training_step", b, t, detail + " device", batch, 1e6 * median_seconds<B>(step), nfe});
+      typename B::Graph g(step);  // after median_seconds' steps: the optimizer's slots exist
+      report({"training_step", b, t, detail + " graph (" + std::to_string(g.operations()) + " nodes)", batch,
+              1e6 * median_seconds<B>([&] { g.replay(); }), nfe});
+    } catch (const std::exception& e) {
+      report_failure("training_step", b, t, batch, detail + " device", e.what());
+    }
+  }
 }
 
 // --quick or nothing; anything else prints the usage and exits 2.

@@ -7,6 +7,8 @@
 //   dopri5_solve   z(1) from z(0) with Dopri5 at rtol = atol = 1.4e-8 (NFE reported)
 //   training_step  ad::solve_gradient + an Adam step on the host + the device parameters refreshed:
 //                  RK4 × 4 and Dopri5 1e-5; none, R_2, R_3; backprop and adjoint (B = 100)
+//                  (detail "device": RK4 × 4 backprop with θ̄ and an SGD step on the device, no
+//                  host transfer; "graph (N nodes)": that step captured once and replayed)
 // Initial states: uniform [0,1] pixels (seeded; the baselines in baselines/ draw theirs the same
 // way), parameters by nn::init_haiku. Timing: each figure runs `calls` times between two
 // synchronizations (calls chosen so one round lasts ≥ 20 ms), seven rounds (CPU: three), median per call.
@@ -34,6 +36,7 @@ void device_figures(bool quick) {
     solve_figure<Cuda, T>(batch);
   }
   training_figures<Cuda, T>(100);
+  device_training_figures<Cuda, T>(100);
 }
 
 }  // namespace

@@ -157,6 +157,7 @@ struct Guarded {
       std::copy(host, host + n, b_.data());
     }
     const T* data() const { return b_.data(); }
+    T* data() { return b_.data(); }
 
    private:
     GuardedBuffer<T> b_;

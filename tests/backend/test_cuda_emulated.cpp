@@ -587,3 +587,101 @@ TEST_CASE("CudaEmulated graphs: capture records without running, replays run the
     CHECK(Pool::instance().live() == live);
   }
 }
+
+namespace {
+// ½·mean_b ‖z1 − y‖² + λ·mean_b r: z̄1 = (z1 − y)/B, r̄1 = λ/B, by backend operations only (no
+// host copy: a loss a captured training step can contain).
+struct SquaredErrorLoss {
+  const EMat* target;
+  double lambda;
+  void operator()(const EMat& z1, const EMat&, EMat& z1_bar, EMat& r1_bar) const {
+    const Index B = z1.rows();
+    Emu::copy(z1.size(), z1.data(), z1_bar.data());
+    Emu::axpy(z1.size(), -1.0, target->data(), z1_bar.data());
+    Emu::scale(z1.size(), 1.0 / double(B), z1_bar.data());
+    Emu::fill(r1_bar.size(), lambda / double(B), r1_bar.data());
+  }
+  void operator()(const RowMatrix& z1, const Vec&, RowMatrix& z1_bar, Vec& r1_bar) const {
+    const RowMatrix y = backend::to_host<Emu>(*target);
+    z1_bar = (z1 - y) / double(z1.rows());
+    r1_bar.setConstant(lambda / double(z1.rows()));
+  }
+};
+}  // namespace
+
+TEST_CASE("A training step on CudaEmulated with θ̄ and the optimizer on the device replays as one graph",
+          "[backend][cuda]") {
+  // The device path: solve_gradient leaves θ̄ in the adjoint's backend memory
+  // (theta_bar_to_host = false), SGD with momentum updates the workspace's device copies of the
+  // parameters in place — no transfer to or from the host, so the whole step (RK4 grid, R_2,
+  // backprop) is captured. Truth: the host path on backend::Cpu (θ̄ on the host, the optimizer on
+  // the network); the replays equal the directly launched steps bit for bit.
+  auto nets = networks<double>();
+  for (std::size_t which : {std::size_t(0), std::size_t(2)}) {  // MNIST-shaped and FFJORD (ConcatSquash)
+    INFO(nets[which].first);
+    nn::Sequential<double> net_cpu = nets[which].second, net_direct = net_cpu, net_graph = net_cpu;
+    const Index batch = 3, D = net_cpu.in_features();
+    const RowMatrix z0 = taynode_test::random_state<double>(batch, D, 41);
+    const EMat z0e = backend::to_backend<Emu>(z0);
+    const EMat target = backend::to_backend<Emu>(taynode_test::random_state<double>(batch, D, 42));
+    const SquaredErrorLoss loss{&target, 0.3};
+    const ad::TaylorRegularizer<double> reg{2, 1.0};
+    SolveOptions<double> grid;
+    grid.fixed_steps = 2;
+    const auto lr = nn::constant(0.05);
+
+    NetworkTaylor<double> ws(net_cpu, 2, batch);
+    ad::NetworkAdjoint<double> adj(ws);
+    auto refs = nn::parameter_refs(net_cpu);
+    nn::SgdMomentum<double> opt(lr, 0.9);
+
+    struct DevicePath {
+      NetworkTaylor<double, Emu> ws;
+      ad::NetworkAdjoint<double, Emu> adj{ws};
+      nn::ParameterViews<double, Emu> params = ws.backend_parameters(), grads = adj.backend_gradient();
+      nn::SgdMomentum<double, Emu> opt;
+      DevicePath(const nn::Sequential<double>& net, Index b, nn::Schedule s) : ws(net, 2, b), opt(std::move(s), 0.9) {}
+    };
+    DevicePath direct(net_direct, batch, lr), graphed(net_graph, batch, lr);
+    ad::Backprop on_device;
+    on_device.theta_bar_to_host = false;
+    auto device_step = [&](DevicePath& p) {
+      auto g = ad::solve_gradient(p.ws, p.adj, z0e, 0.0, 1.0, reg, RK4{}, grid, on_device, loss);
+      CHECK(g.theta_bar.layers.empty());
+      p.opt.step(p.params, p.grads);
+    };
+    REQUIRE(direct.params.size() == refs.size());
+    for (std::size_t i = 0; i < refs.size(); ++i) CHECK(direct.params.name(i) == refs.name(i));
+
+    const int steps = 4;
+    for (int i = 0; i < steps; ++i) {
+      auto g = ad::solve_gradient(ws, adj, z0, 0.0, 1.0, reg, RK4{}, grid, ad::Backprop{}, loss);
+      auto grads = nn::parameter_refs(g.theta_bar);
+      opt.step(refs, grads);
+      device_step(direct);
+    }
+    // The graph: one direct step first (the optimizer creates its slots), then the step captured
+    // once — which runs nothing — and replayed.
+    device_step(graphed);
+    std::size_t operations = 0;
+    {
+      Emu::Graph graph([&] { device_step(graphed); });
+      operations = graph.operations();
+      const auto before = graphed.params.download();
+      CHECK(before == graphed.params.download());
+      for (int i = 1; i < steps; ++i) graph.replay();
+    }
+    CHECK(operations > 100);  // the solve, its backward pass and the update: all in the graph
+
+    const nn::ParameterSet<double> want = nn::ParameterSet<double>::from_network(net_cpu);
+    const nn::ParameterSet<double> got = direct.params.download(), replayed = graphed.params.download();
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      INFO(want.name(i));
+      CHECK(close(want.value(i).data(), got.value(i).data(), want.value(i).size(), 1e-12));
+      CHECK(got.value(i) == replayed.value(i));  // replays and direct launches: identical bits
+    }
+    // The host networks were never written: their parameters are still the initial ones.
+    CHECK(nn::ParameterSet<double>::from_network(net_direct) == nn::ParameterSet<double>::from_network(nets[which].second));
+  }
+}

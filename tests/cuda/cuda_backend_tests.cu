@@ -1,7 +1,8 @@
 // backend::Cuda on a GPU against backend::Cpu: NetworkTaylor on the three paper dynamics (MNIST,
 // latent ODE, FFJORD/ConcatSquash), K = 0..6, float and double; a Dopri5 solve; solve_gradient on
 // the three dynamics, float and double (R_2 and the gradients: backprop on an RK4 grid, the adjoint
-// with Dopri5 in double and on the grid in float); graph capture and replay. Within 1e-12 relative to the
+// with Dopri5 in double and on the grid in float); graph capture and replay, also of a whole
+// training step with θ̄ and the optimizer on the device. Within 1e-12 relative to the
 // largest entry in double and 1e-5 in float (GEMM and reduction orders and the device libm differ
 // from the host's). Exit code 77 (ctest: skipped) when there is no usable device. The same code
 // runs on the host emulation in tests/backend/test_cuda_emulated.cpp; this TU also proves that
@@ -247,6 +248,62 @@ void graphs() {
   expect_close_matrix("direct evaluate after a failed capture", f_z2, ws.evaluate(0.6, zin));
 }
 
+// A training step with θ̄ and SGD on the device (ad::Backprop::theta_bar_to_host = false,
+// NetworkTaylor::backend_parameters): one direct step, then the step captured as a graph and
+// replayed twice, against three host steps on backend::Cpu.
+template <class T>
+void device_training_step() {
+  auto net = nn::mnist_dynamics<T>(6, 5);
+  fill_parameters(net, 31);
+  nn::Sequential<T> net_cpu = net;
+  const Index batch = 3, D = net.in_features();
+  const Host<T> z0 = random_state<T>(batch, D, 32), target = random_state<T>(batch, D, 33);
+  const auto z0g = backend::to_backend<Cuda>(z0), targetg = backend::to_backend<Cuda>(target);
+  const ad::TaylorRegularizer<T> reg{2, T(1)};
+  SolveOptions<T> grid;
+  grid.fixed_steps = 2;
+  using M = Cuda::Matrix<T>;
+  auto device_loss = [&](const M& z1, const M&, M& z1_bar, M& r1_bar) {
+    Cuda::copy(z1.size(), z1.data(), z1_bar.data());
+    Cuda::axpy(z1.size(), T(-1), targetg.data(), z1_bar.data());
+    Cuda::scale(z1.size(), T(1) / T(batch), z1_bar.data());
+    Cuda::fill(r1_bar.size(), T(0.3) / T(batch), r1_bar.data());
+  };
+  auto host_loss = [&](const Host<T>& z1, const auto&, Host<T>& z1_bar, auto& r1_bar) {
+    z1_bar = (z1 - target) / T(batch);
+    r1_bar.setConstant(T(0.3) / T(batch));
+  };
+  NetworkTaylor<T> ws(net_cpu, 2, batch);
+  ad::NetworkAdjoint<T> adj(ws);
+  auto refs = nn::parameter_refs(net_cpu);
+  nn::SgdMomentum<T> opt(nn::constant(0.05), 0.9);
+  for (int i = 0; i < 3; ++i) {
+    auto g = ad::solve_gradient(ws, adj, z0, T(0), T(1), reg, RK4{}, grid, ad::Backprop{}, host_loss);
+    auto grads = nn::parameter_refs(g.theta_bar);
+    opt.step(refs, grads);
+  }
+  NetworkTaylor<T, Cuda> wsg(net, 2, batch);
+  ad::NetworkAdjoint<T, Cuda> adjg(wsg);
+  auto params = wsg.backend_parameters();
+  const auto grads = adjg.backend_gradient();
+  nn::SgdMomentum<T, Cuda> optg(nn::constant(0.05), 0.9);
+  ad::Backprop on_device;
+  on_device.theta_bar_to_host = false;
+  auto step = [&] {
+    ad::solve_gradient(wsg, adjg, z0g, T(0), T(1), reg, RK4{}, grid, on_device, device_loss);
+    optg.step(params, grads);
+  };
+  step();
+  Cuda::Graph graph(step);
+  graph.replay();
+  graph.replay();
+  const auto want = nn::ParameterSet<T>::from_network(net_cpu);
+  const auto got = params.download();
+  for (std::size_t i = 0; i < want.size(); ++i)
+    expect_close(std::string("device training step (graph) ") + want.name(i), want.value(i).data(), got.value(i).data(),
+                 want.value(i).size());
+}
+
 }  // namespace
 
 int main() {
@@ -282,6 +339,8 @@ int main() {
   part("solve_gradient double", solve_gradient<double>);
   part("solve_gradient float", solve_gradient<float>);
   part("graphs", graphs);
+  part("device training step double", device_training_step<double>);
+  part("device training step float", device_training_step<float>);
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;
 }

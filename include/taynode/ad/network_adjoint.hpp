@@ -83,6 +83,20 @@ class NetworkAdjoint {
     }
     return grad_;
   }
+  // ∂L/∂θ where the VJPs accumulate it (backend memory; names as nn::parameter_refs): what an
+  // optimizer on the backend takes as gradients with no host copy. Valid while this object lives.
+  nn::ParameterViews<T, Backend> backend_gradient() const {
+    nn::ParameterViews<T, Backend> views;
+    std::size_t i = 0;
+    nn::for_each_named_parameter(grad_, [&](std::string name, const auto& a) {
+      views.add(std::move(name), arrays_[i++].data, a.rows(), a.cols());
+    });
+    return views;
+  }
+  // θ̄ = 0 in backend memory.
+  void zero_gradient() {
+    for (const Array& a : arrays_) Backend::fill(a.size, T(0), a.data);
+  }
   // Parameter array i (the order of nn::for_each_parameter) of ∂L/∂θ in backend memory, and its size.
   std::size_t gradient_arrays() const { return arrays_.size(); }
   const T* gradient_data(std::size_t i) const { return arrays_.at(i).data; }
@@ -195,9 +209,6 @@ class NetworkAdjoint {
 
   static void zero(SeriesType& s, int top) {
     if (s.cols() > 0) Backend::fill((top + 1) * s.size(), T(0), s.data());
-  }
-  void zero_gradient() {
-    for (const Array& a : arrays_) Backend::fill(a.size, T(0), a.data);
   }
   void begin(int top, bool accumulate) {
     zero(input_bar_, top);

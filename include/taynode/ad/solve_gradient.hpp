@@ -52,6 +52,11 @@ struct Backprop {
   // a time in the backward pass: memory N/m + m states instead of N, for one more plain evaluation
   // of each step. 0 picks m = ⌈√N⌉ (memory ~2√N). 1: every state (fastest).
   std::size_t checkpoint_every = 1;
+  // false: θ̄ stays where the dynamics accumulates it, in backend memory (for NetworkDynamics,
+  // NetworkAdjoint::backend_gradient()), and theta_bar is left empty — on a device, no copy to the
+  // host, so a training step on a fixed grid (with an optimizer on the device) runs without a host
+  // synchronization and can be captured as one graph (docs/cuda.md, "Graphs").
+  bool theta_bar_to_host = true;
 };
 
 // Optimize-then-discretize (the continuous adjoint).
@@ -215,7 +220,10 @@ SolveGradientAtTimes<typename D::Real, typename D::Backend> backprop(
   const bool any = bp::backward<Method>(d, checkpoints, steps, c.z_bar.back(), c.r_bar, out.z0_bar, evaluations, vjps,
                                         m, inside ? &outputs : nullptr);
   if (add_initial) add_initial_cotangent(d, out.z0_bar, c.z_bar.front());
-  out.theta_bar = bp::parameter_gradient(d, any);
+  if (method.theta_bar_to_host)
+    out.theta_bar = bp::parameter_gradient(d, any);
+  else if (!any)  // (not reached: the checked times give at least one step)
+    throw std::logic_error("taynode::ad::solve_gradient: no step was differentiated, θ̄ was not written");
   out.nfe_backward += evaluations + vjps;
   return out;
 }

@@ -91,6 +91,7 @@ struct CudaBackend {
       upload(n, host, b_.data());
     }
     const T* data() const { return b_.data(); }
+    T* data() { return b_.data(); }  // an optimizer on this backend updates it in place
 
    private:
     Buffer<T> b_;

@@ -3,6 +3,9 @@
 // of ParameterSet (size(), name(i), value(i), find(name)) — what an optimizer on that backend
 // takes as parameters, gradients and slots. value(i) is a Backend::Matrix (data(), rows(), cols()).
 // Transfers are explicit: upload(set) from a host collection, download() to a ParameterSet.
+// ParameterViews<T, Backend>: the same interface over tensors in a backend's memory that something
+// else owns (a NetworkTaylor's device copies of its network's parameters, a NetworkAdjoint's
+// θ̄), so that an optimizer on that backend updates them in place.
 
 #include <cstddef>
 #include <stdexcept>
@@ -11,8 +14,24 @@
 #include <vector>
 
 #include "parameters.hpp"
+#include "taynode/backend/matrix.hpp"
 
 namespace taynode::nn {
+
+namespace detail {
+template <class Backend, class Values>
+ParameterSet<typename Values::value_type::Scalar> download_all(const std::vector<std::string>& names,
+                                                              const Values& values) {
+  using T = typename Values::value_type::Scalar;
+  ParameterSet<T> s;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    RowMatrix<T> v(values[i].rows(), values[i].cols());
+    Backend::download(v.size(), values[i].data(), v.data());
+    s.add(names[i], std::move(v));
+  }
+  return s;
+}
+}  // namespace detail
 
 template <class T, class Backend>
 class ParameterBuffers {
@@ -57,15 +76,36 @@ class ParameterBuffers {
     return b;
   }
   // The values on the host.
-  ParameterSet<T> download() const {
-    ParameterSet<T> s;
-    for (std::size_t i = 0; i < size(); ++i) {
-      RowMatrix<T> v(values_[i].rows(), values_[i].cols());
-      Backend::download(v.size(), values_[i].data(), v.data());
-      s.add(names_[i], std::move(v));
-    }
-    return s;
+  ParameterSet<T> download() const { return detail::download_all<Backend>(names_, values_); }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<Tensor> values_;
+};
+
+template <class T, class Backend>
+class ParameterViews {
+ public:
+  struct Tensor : backend::MatrixView<T> {
+    using Scalar = T;
+    using backend::MatrixView<T>::MatrixView;
+  };
+
+  // Append a view of rows × cols contiguous row-major values at `data` (backend memory).
+  void add(std::string name, T* data, Eigen::Index rows, Eigen::Index cols) {
+    detail::check_new_name(names_, name, "taynode::nn::ParameterViews::add");
+    names_.push_back(std::move(name));
+    values_.emplace_back(data, rows, cols);
   }
+
+  std::size_t size() const { return values_.size(); }
+  const std::string& name(std::size_t i) const { return names_.at(i); }
+  const Tensor& value(std::size_t i) const { return values_.at(i); }
+  static constexpr std::size_t npos = std::size_t(-1);
+  std::size_t find(const std::string& name) const { return detail::find_name(names_, name); }
+
+  // The values on the host.
+  ParameterSet<T> download() const { return detail::download_all<Backend>(names_, values_); }
 
  private:
   std::vector<std::string> names_;

@@ -30,6 +30,7 @@
 #include "taynode/backend/matrix.hpp"
 #include "taynode/jet/rules.hpp"
 #include "taynode/nn/layers.hpp"
+#include "taynode/nn/parameter_buffers.hpp"
 #include "taynode/series/ops.hpp"
 #include "taynode/series/series.hpp"
 
@@ -161,6 +162,24 @@ class NetworkTaylor {
   // take the new values (backend::Cpu reads the network's arrays directly: nothing to do there).
   void refresh_parameters() {
     for (std::size_t i = 0; i < mirrors_.size(); ++i) mirrors_[i].update(mirror_sources_[i].first, mirror_sources_[i].second);
+  }
+
+  // The parameters the kernels read, in the backend's memory (names as nn::parameter_refs): the
+  // network's copies there, for an optimizer on the backend to update in place — a training step
+  // with no host copy of θ̄ and no upload (ad::Backprop::theta_bar_to_host = false). The host
+  // network is then stale until its values are copied back from download(); refresh_parameters()
+  // would overwrite the device's with them. (backend::Cpu has no copies: its kernels read the
+  // network's own arrays, which nn::parameter_refs(net) updates.)
+  nn::ParameterViews<T, Backend> backend_parameters()
+    requires(!backend::eigen_host<Backend>)
+  {
+    nn::ParameterViews<T, Backend> views;
+    nn::for_each_named_parameter(const_cast<nn::Sequential<T>&>(*net_), [&](std::string name, const auto& a) {
+      for (std::size_t i = 0; i < mirrors_.size(); ++i)
+        if (mirror_sources_[i].first == a.data()) return views.add(std::move(name), mirrors_[i].data(), a.rows(), a.cols());
+      throw std::logic_error("taynode::NetworkTaylor::backend_parameters: parameter " + name + " has no copy");
+    });
+    return views;
   }
 
  private:
