@@ -68,6 +68,7 @@ TEST_CASE("VJP of the R_K integrand and f through the Taylor pass, K = 1..4", "[
         double t = 0.37;
         NetworkTaylor<double> ws(net, 4, batch);
         ad::NetworkAdjoint<double> adj(ws);
+        adj.compute_t_bar(true);
         RowMatrix f(batch, D);
         Vec r(batch);
         auto L = [&] {
@@ -91,6 +92,7 @@ TEST_CASE("VJP of f, the kinetic and the Jacobian-Frobenius integrands", "[ad]")
       double t = 0.61;
       NetworkTaylor<double> ws(net, 1, batch);
       ad::NetworkAdjoint<double> adj(ws);
+      adj.compute_t_bar(true);
       RowMatrix f(batch, D);
       Vec r(batch);
       {
@@ -129,6 +131,7 @@ TEST_CASE("K = 1: the R_1 gradient w.r.t. z is (2/D) J^T f (forward-mode J)", "[
     const double t = 0.2;
     NetworkTaylor<double> ws(net, 1, batch);
     ad::NetworkAdjoint<double> adj(ws);
+    adj.compute_t_bar(true);
     ad::vjp_taylor_integrand(ws, adj, t, z, 1, RowMatrix::Zero(batch, D), r_bar);
     const RowMatrix z_bar = adj.z_bar();
     const RowMatrix f = ws.evaluate(t, z);
@@ -144,23 +147,40 @@ TEST_CASE("K = 1: the R_1 gradient w.r.t. z is (2/D) J^T f (forward-mode J)", "[
   }
 }
 
+namespace {
+// A state and cotangents (f̄, r̄) of a VJP for `batch` examples of net's dynamics.
+struct VjpInputs {
+  RowMatrix z, f_bar;
+  Vec r_bar;
+};
+VjpInputs vjp_inputs(const nn::Sequential<double>& net, Index batch) {
+  const Index D = net.in_features();
+  return {taynode_test::random_state<double>(batch, D, 95), taynode_test::random_state<double>(batch, D, 96),
+          taynode_test::random_state<double>(batch, 1, 97).col(0)};
+}
+// θ̄ of adj, one flat vector per parameter tensor.
+std::vector<Vec> parameter_cotangents(const ad::NetworkAdjoint<double>& adj) {
+  std::vector<Vec> g;
+  nn::for_each_parameter(adj.gradient(), [&](const auto& p) { g.push_back(flat(p)); });
+  return g;
+}
+}  // namespace
+
 TEST_CASE("NetworkAdjoint reuse: results do not depend on earlier calls; accumulate adds", "[ad]") {
   for (auto& [name, net] : taynode_test::three_dynamics_networks(3)) {
     INFO(name);
-    const Index batch = 3, D = net.in_features();
-    const RowMatrix z = taynode_test::random_state<double>(batch, D, 95);
-    const RowMatrix f_bar = taynode_test::random_state<double>(batch, D, 96);
-    const Vec r_bar = taynode_test::random_state<double>(batch, 1, 97).col(0);
+    const Index batch = 3;
+    const auto [z, f_bar, r_bar] = vjp_inputs(net, batch);
     NetworkTaylor<double> ws(net, 4, batch);
     ad::NetworkAdjoint<double> fresh(ws), reused(ws);
+    fresh.compute_t_bar(true);
+    reused.compute_t_bar(true);
     ad::vjp_taylor_integrand(ws, reused, 0.1, z, 4, f_bar, r_bar);  // dirties orders 0..4
     ad::vjp_taylor_integrand(ws, reused, 0.3, z, 2, f_bar, r_bar);
     ad::vjp_taylor_integrand(ws, fresh, 0.3, z, 2, f_bar, r_bar);
     REQUIRE(reused.z_bar() == fresh.z_bar());
     REQUIRE(reused.t_bar() == fresh.t_bar());
-    std::vector<Vec> a, b;
-    nn::for_each_parameter(reused.gradient(), [&](const auto& p) { a.push_back(flat(p)); });
-    nn::for_each_parameter(fresh.gradient(), [&](const auto& p) { b.push_back(flat(p)); });
+    const std::vector<Vec> a = parameter_cotangents(reused), b = parameter_cotangents(fresh);
     for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == b[i]);
     // accumulate: the R_2 gradient plus the f gradient, against the two separately
     ad::vjp_dynamics(ws, reused, 0.3, z, f_bar, /*accumulate=*/true);
@@ -172,5 +192,25 @@ TEST_CASE("NetworkAdjoint reuse: results do not depend on earlier calls; accumul
       REQUIRE(relative_error(c[i], Vec(a[i] + flat(p))) <= 1e-15);
       ++i;
     });
+  }
+}
+
+TEST_CASE("NetworkAdjoint computes t̄ only when asked; the other cotangents are the same bits either way", "[ad]") {
+  for (auto& [name, net] : taynode_test::three_dynamics_networks(3)) {
+    INFO(name);
+    const Index batch = 3;
+    const auto [z, f_bar, r_bar] = vjp_inputs(net, batch);
+    NetworkTaylor<double> ws(net, 2, batch);
+    ad::NetworkAdjoint<double> with(ws), without(ws);
+    with.compute_t_bar(true);
+    CHECK(with.computes_t_bar());
+    CHECK_FALSE(without.computes_t_bar());
+    ad::vjp_taylor_integrand(ws, with, 0.3, z, 2, f_bar, r_bar);
+    ad::vjp_taylor_integrand(ws, without, 0.3, z, 2, f_bar, r_bar);
+    CHECK(with.z_bar() == without.z_bar());
+    const std::vector<Vec> a = parameter_cotangents(with), b = parameter_cotangents(without);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == b[i]);
+    CHECK(std::isfinite(with.t_bar()));
+    CHECK_THROWS_WITH(without.t_bar(), Catch::Matchers::Contains("compute_t_bar(true)"));
   }
 }

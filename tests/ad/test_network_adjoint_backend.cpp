@@ -68,7 +68,9 @@ TEST_CASE("NetworkAdjoint on the guarded backend equals backend::Cpu bit for bit
       NetworkTaylor<double> ws(net, 3, batch);
       NetworkTaylor<double, Guarded> wsg(net, 3, batch);
       ad::NetworkAdjoint<double> adj(ws);
+      adj.compute_t_bar(true);
       ad::NetworkAdjoint<double, Guarded> adjg(wsg);
+      adjg.compute_t_bar(true);
       for (bool accumulate : {false, true}) {
         INFO("accumulate " << accumulate);
         ad::vjp_dynamics(ws, adj, 0.4, c.z, c.f_bar, accumulate);
@@ -109,7 +111,9 @@ TEST_CASE("Regularizers on the guarded backend equal backend::Cpu bit for bit", 
     NetworkTaylor<double> ws(net, 3, batch);
     NetworkTaylor<double, Guarded> wsg(net, 3, batch);
     ad::NetworkAdjoint<double> adj(ws);
+    adj.compute_t_bar(true);
     ad::NetworkAdjoint<double, Guarded> adjg(wsg);
+    adjg.compute_t_bar(true);
     RowMatrix f(batch, D), f_vjp;
     Vec r(batch);
     GMat fg(batch, D), rg(batch), f_vjpg;
@@ -144,6 +148,7 @@ TEST_CASE("TaylorRegularizer's weight scales r and its cotangent", "[ad]") {
   const Case c(batch, D, 120);
   NetworkTaylor<double> ws(net, 2, batch);
   ad::NetworkAdjoint<double> adj(ws);
+  adj.compute_t_bar(true);
   RowMatrix f(batch, D);
   Vec r1(batch), r2(batch);
   ad::TaylorRegularizer<double>{2}.evaluate(ws, 0.1, c.z, f, r1);

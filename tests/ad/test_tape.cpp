@@ -239,6 +239,7 @@ TEST_CASE("tape: the MNIST-shaped network gives the gradients of ad::NetworkAdjo
     const double t = 0.37;
     NetworkTaylor<double> ws(net, 1, batch);
     ad::NetworkAdjoint<double> adj(ws);
+    adj.compute_t_bar(true);
     auto compare = [&](const ad::Tape<double>& tape, const NetHandles& h, bool with_eps) {
       const auto& ga = std::get<nn::ConcatLinear<double>>(adj.gradient().layers[1]);
       const auto& gb = std::get<nn::ConcatLinear<double>>(adj.gradient().layers[3]);

@@ -52,7 +52,8 @@ using Matrix = backend::Cpu::Matrix<T>;
   taynode::ad::solve_backprop_detail::forward<taynode::Method, taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>( \
       taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>&, const taynode::ad::instances_detail::Matrix<T>&, bool, \
       const taynode::ad::StepSequence<T>&, std::vector<taynode::ad::instances_detail::Matrix<T>>*, std::size_t,  \
-      const std::vector<T>*);                                                                                   \
+      const std::vector<T>*,                                                                                    \
+      std::vector<taynode::ad::solve_backprop_detail::State<taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>>*); \
   PREFIX taynode::ad::RecordedSolve<T, taynode::backend::Cpu>                                                   \
   taynode::ad::solve_backprop_detail::record<taynode::Method, taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>( \
       taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>&, const taynode::ad::instances_detail::Matrix<T>&, \
@@ -63,7 +64,8 @@ using Matrix = backend::Cpu::Matrix<T>;
       const taynode::ad::instances_detail::Matrix<T>&, const taynode::backend::Cpu::Vector<T>&,                 \
       taynode::ad::instances_detail::Matrix<T>&, std::size_t&, std::size_t&, std::size_t,                      \
       const taynode::ad::solve_backprop_detail::OutputCotangents<                                               \
-          taynode::ad::solve_backprop_detail::State<taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>, T>*); \
+          taynode::ad::solve_backprop_detail::State<taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>, T>*, \
+      const std::vector<taynode::ad::solve_backprop_detail::State<taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>>*); \
   PREFIX void taynode::ad::adjoint_detail::forward<taynode::Method, taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>>( \
       taynode::ad::instances_detail::CpuDynamics<T, taynode::ad::Reg>&, const taynode::ad::instances_detail::Matrix<T>&, \
       const std::vector<T>&, const taynode::SolveOptions<T>&, taynode::ad::AdjointVariant,                      \

@@ -102,8 +102,14 @@ class NetworkAdjoint {
   const T* gradient_data(std::size_t i) const { return arrays_.at(i).data; }
   Index gradient_size(std::size_t i) const { return arrays_.at(i).size; }
   // ∂L/∂t, accumulated in backend memory (a device backend would otherwise copy a scalar back,
-  // and wait for the device, in every VJP): read back here only.
+  // and wait for the device, in every VJP): read back here only. Computed only after
+  // compute_t_bar(true): no solver needs it, and it costs every VJP a row-dot GEMM and a sum per
+  // time-dependent layer (on a device, 2 of the MNIST dynamics' 27 launches each).
+  void compute_t_bar(bool on) { t_bar_on_ = on; }
+  bool computes_t_bar() const { return t_bar_on_; }
   T t_bar() const {
+    if (!t_bar_on_)
+      throw std::logic_error("taynode::ad::NetworkAdjoint::t_bar: not computed; call compute_t_bar(true) before the VJPs");
     T v;
     Backend::download(1, t_bar_.data(), &v);
     return v;
@@ -236,6 +242,7 @@ class NetworkAdjoint {
   // t̄ += Σ_i Σ_j x(i, j)·v_j (x rows × cols, v at increment incv): row dots by a GEMM, then their
   // sum added in row order (deterministic, no copy to the host).
   void add_t_bar(Index rows, Index cols, const T* x, Index ldx, const T* v, Index incv) {
+    if (!t_bar_on_) return;
     if (row_dots_.size() < std::size_t(rows)) row_dots_.resize(std::size_t(rows));
     Backend::gemm_nn(rows, 1, cols, x, ldx, v, incv, row_dots_.data(), 1, T(1), T(0));
     Backend::column_sums(rows, 1, T(1), row_dots_.data(), 1, t_bar_.data(), 1);
@@ -325,6 +332,7 @@ class NetworkAdjoint {
   SeriesType input_bar_;
   typename Backend::template Buffer<T> t_bar_{zero_scalar()};  // ∂L/∂t (one element)
   typename Backend::template Buffer<T> row_dots_;               // scratch of add_t_bar
+  bool t_bar_on_ = false;
   static typename Backend::template Buffer<T> zero_scalar() {
     typename Backend::template Buffer<T> b(1);
     Backend::fill(1, T(0), b.data());

@@ -183,6 +183,29 @@ void place_outputs(const std::vector<Real>& times, const StepSequence<Real>& ste
   }
 }
 
+// The stage derivatives a forward sweep keeps for the reverse (Backprop::keep_stages): those of
+// the stages that feed a later stage, `count` per step, stage j in slot[j] of its step's.
+template <class Method>
+struct KeptStages {
+  static constexpr auto feeds = ode_detail::StageUse<Method>::feeds;
+  static constexpr std::size_t count = [] {
+    std::size_t c = 0;
+    for (bool f : feeds) c += f ? 1 : 0;
+    return c;
+  }();
+  static constexpr auto slot = [] {
+    std::array<std::size_t, Method::stages> s{};
+    std::size_t c = 0;
+    for (std::size_t j = 0; j < Method::stages; ++j) s[j] = feeds[j] ? c++ : Method::stages;
+    return s;
+  }();
+  template <class Stepper, class S>
+  static void keep(const Stepper& st, std::vector<S>& out) {
+    for (std::size_t j = 0; j < Method::stages; ++j)
+      if (feeds[j]) out.push_back(st.stage(j));
+  }
+};
+
 // The reverse sweep along `steps`, last step first: ybar holds the cotangent of the final state
 // on entry and that of the initial state on exit. state_at(n) gives the state at the start of
 // step n (called for n = N−1, …, 0); f(t, Y, k) evaluates a stage, vjp(t, Y, k̄, Ȳ) pulls a
@@ -191,10 +214,14 @@ void place_outputs(const std::vector<Real>& times, const StepSequence<Real>& ste
 // the ends, added on a step's end or pulled back through the dense output of the step they fall
 // in (that step's reverse then runs over DenseStageGraph: its endpoint stage and DOP853's extra
 // stages too).
+// `kept` (if not null): the forward sweep's stage derivatives (KeptStages, step by step), from
+// which the stage inputs are rebuilt without evaluating f (steps with an output inside still
+// evaluate: their dense graph has stages the forward step did not compute).
 template <class Method, class S, class F, class Vjp, class StateAt>
 void reverse(F& f, Vjp& vjp, StateAt&& state_at, const StepSequence<typename VectorSpace<S>::Real>& steps,
              S& ybar, std::size_t& evaluations, std::size_t& vjps,
-             const OutputCotangents<S, typename VectorSpace<S>::Real>* outputs = nullptr) {
+             const OutputCotangents<S, typename VectorSpace<S>::Real>* outputs = nullptr,
+             const std::vector<S>* kept = nullptr) {
   using Real = typename VectorSpace<S>::Real;
   if (steps.size() == 0) return;
   RungeKuttaStepAdjoint<Method, S> step;
@@ -213,6 +240,11 @@ void reverse(F& f, Vjp& vjp, StateAt&& state_at, const StepSequence<typename Vec
       for (; inside != outputs->inside.rend() && inside->step == n; ++inside)
         dense_step.add_output_cotangent(inside->theta, inside->bar);
       vjps += dense_step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
+    } else if (kept) {
+      step.restore(y, steps.h[n], [&](std::size_t j) -> const S& {
+        return (*kept)[n * KeptStages<Method>::count + KeptStages<Method>::slot[j]];
+      });
+      vjps += step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
     } else {
       evaluations += step.recompute(f, steps.t[n], y, steps.h[n]);
       vjps += step.reverse(vjp, steps.t[n], y, steps.h[n], ybar);
@@ -253,13 +285,14 @@ void check_integrand(const D& d, const R& r, const char* what) {
 }
 
 // Forward sweep of [z, r] over the steps (r integrated only `with_integrand`); `checkpoints` (if
-// not null) receives z_n for n = 0, m, 2m, … < N (m = `every`; 1: every state). With `times`
+// not null) receives z_n for n = 0, m, 2m, … < N (m = `every`; 1: every state), `kept` (if not
+// null) every step's stage derivatives that reverse() rebuilds the stage inputs from. With `times`
 // (t0, output times, t1 as the steps' ends) z at the output times inside goes to res.z_inside.
 template <class Method, GradientDynamics D>
 ForwardResult<typename D::Real, typename D::Backend> forward(
     D& d, const typename D::Matrix& z0, bool with_integrand, const StepSequence<typename D::Real>& steps,
     std::vector<typename D::Matrix>* checkpoints, std::size_t every = 1,
-    const std::vector<typename D::Real>* times = nullptr) {
+    const std::vector<typename D::Real>* times = nullptr, std::vector<State<D>>* kept = nullptr) {
   using T = typename D::Real;
   State<D> y{z0, zero_vector(d), false};
   auto f = [&](T t, const State<D>& s, State<D>& ds) {
@@ -271,13 +304,18 @@ ForwardResult<typename D::Real, typename D::Backend> forward(
     }
   };
   if (checkpoints) checkpoints->clear();
+  if (kept) {
+    kept->clear();
+    kept->reserve(steps.size() * KeptStages<Method>::count);
+  }
   std::size_t n = 0;
   ForwardResult<T, typename D::Backend> res;
   std::vector<State<D>> outputs;
   res.nfe = replay<Method>(
       f, y, steps,
-      [&](T, const State<D>& yn, T) {
+      [&](T, const State<D>& yn, T, const auto& st) {
         if (checkpoints && n % every == 0) checkpoints->push_back(yn.z);
+        if (kept) KeptStages<Method>::keep(st, *kept);
         ++n;
       },
       times, &outputs);
@@ -323,12 +361,14 @@ RecordedSolve<typename D::Real, typename D::Backend> record(D& d, const typename
 // segment [jm, jm + m) are recomputed from z_jm by plain evaluations when the sweep enters it
 // (memory N/m + m states instead of N; each step's plain evaluations once more). Returns false
 // if there was no step (d's parameter cotangent then untouched). `outputs`: cotangents of z at
-// output times between the ends (reverse()), their r parts zero.
+// output times between the ends (reverse()), their r parts zero. `kept` (with m = 1): the forward
+// sweep's stage derivatives, so no plain evaluation rebuilds the stage inputs.
 template <class Method, GradientDynamics D>
 bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const StepSequence<typename D::Real>& steps,
               const typename D::Matrix& z1_bar, const typename D::Vector& r1_bar, typename D::Matrix& z0_bar,
               std::size_t& evaluations, std::size_t& vjps, std::size_t every = 1,
-              const OutputCotangents<State<D>, typename D::Real>* outputs = nullptr) {
+              const OutputCotangents<State<D>, typename D::Real>* outputs = nullptr,
+              const std::vector<State<D>>* kept = nullptr) {
   using T = typename D::Real;
   using Mat = typename D::Matrix;
   check_state(d, z1_bar, "backprop", "z1_bar");
@@ -368,7 +408,7 @@ bool backward(D& d, const std::vector<typename D::Matrix>& checkpoints, const St
     backend::assign<typename D::Backend>(ybar_stage.z, backend::MatrixView<const T>(zb.data(), zb.rows(), zb.cols()));
     D::Backend::fill(ybar_stage.r.size(), T(0), ybar_stage.r.data());
   };
-  reverse<Method>(f, vjp, state_at, steps, ybar, evaluations, vjps, outputs);
+  reverse<Method>(f, vjp, state_at, steps, ybar, evaluations, vjps, outputs, every == 1 ? kept : nullptr);
   z0_bar = std::move(ybar.z);
   return !first;
 }

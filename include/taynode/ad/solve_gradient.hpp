@@ -52,6 +52,11 @@ struct Backprop {
   // a time in the backward pass: memory N/m + m states instead of N, for one more plain evaluation
   // of each step. 0 picks m = ⌈√N⌉ (memory ~2√N). 1: every state (fastest).
   std::size_t checkpoint_every = 1;
+  // With checkpoint_every = 1, also keep every step's stage derivatives (those a later stage reads:
+  // RK4 3, Dopri5 5 per step): the backward pass rebuilds the stage inputs from them instead of
+  // evaluating f again, that many plain evaluations per step fewer, for memory of (1 + that many)·N
+  // states. false: re-evaluate (memory N states).
+  bool keep_stages = true;
   // false: θ̄ stays where the dynamics accumulates it, in backend memory (for NetworkDynamics,
   // NetworkAdjoint::backend_gradient()), and theta_bar is left empty — on a device, no copy to the
   // host, so a training step on a fixed grid (with an optimizer on the device) runs without a host
@@ -175,10 +180,12 @@ SolveGradientAtTimes<typename D::Real, typename D::Backend> backprop(
   };
   std::size_t m = 1;
   Mat z1;
+  std::vector<bp::State<D>> kept;
+  auto kept_if = [&](std::size_t every_m) { return method.keep_stages && every_m == 1 ? &kept : nullptr; };
   if (options.fixed_steps > 0) {
     steps = fixed_grid(times.front(), times.back(), int(options.fixed_steps));
     m = every(steps.size());
-    auto fwd = bp::forward<Method>(d, z0, integrate, steps, &checkpoints, m, inside ? &times : nullptr);
+    auto fwd = bp::forward<Method>(d, z0, integrate, steps, &checkpoints, m, inside ? &times : nullptr, kept_if(m));
     z1 = std::move(fwd.z1);
     out.r = std::move(fwd.r1);
     z_inside = std::move(fwd.z_inside);
@@ -195,7 +202,7 @@ SolveGradientAtTimes<typename D::Real, typename D::Backend> backprop(
     out.nfe_forward = rec.stats.nfe;
     // Checkpoints by replaying the accepted steps with plain evaluations (z does not depend on r).
     m = every(steps.size());
-    auto replay = bp::forward<Method>(d, z0, false, steps, &checkpoints, m);
+    auto replay = bp::forward<Method>(d, z0, false, steps, &checkpoints, m, nullptr, kept_if(m));
     out.nfe_backward += replay.nfe;
   }
   out.forward_steps = out.backward_steps = steps.size();
@@ -218,7 +225,7 @@ SolveGradientAtTimes<typename D::Real, typename D::Backend> backprop(
       });
   std::size_t evaluations = 0, vjps = 0;
   const bool any = bp::backward<Method>(d, checkpoints, steps, c.z_bar.back(), c.r_bar, out.z0_bar, evaluations, vjps,
-                                        m, inside ? &outputs : nullptr);
+                                        m, inside ? &outputs : nullptr, kept_if(m));
   if (add_initial) add_initial_cotangent(d, out.z0_bar, c.z_bar.front());
   if (method.theta_bar_to_host)
     out.theta_bar = bp::parameter_gradient(d, any);

@@ -30,8 +30,8 @@ struct IntegrationLimits {
 
 // An observer that does nothing (the default of integrate's `on_step`).
 struct NoStepObserver {
-  template <class Real, class State>
-  TAYNODE_ODE_INLINE void operator()(Real /*t*/, const State& /*y*/, Real /*h*/) const {}
+  template <class Real, class State, class Stepper>
+  TAYNODE_ODE_INLINE void operator()(Real /*t*/, const State& /*y*/, Real /*h*/, const Stepper& /*st*/) const {}
 };
 
 namespace ode_detail {
@@ -50,8 +50,9 @@ std::ptrdiff_t error_count(const State& y) {
 // times[1..] are appended to sol.y, statistics go to sol.stats (nfe: rhs counts them), and
 // y_state holds the final state. st must be init()ed with the state's shape and st.stage0() hold
 // f(times.front(), y_state). rhs is a counting right-hand side (rhs(t, y, dy) counts; rhs.in_place
-// does not: the stages' calls are added per attempt). on_step(t, y, h) sees every accepted step
-// before the loop moves on (y: the state it started from; st.y1(): where it ended).
+// does not: the stages' calls are added per attempt). on_step(t, y, h, st) sees every accepted
+// step before the loop moves on (y: the state it started from; st.y1(): where it ended;
+// st.stage(j): its stage derivatives).
 template <class Method, class State, class Real, class Rhs, class Controller,
           class OnStep = NoStepObserver>
   requires StepController<Controller, Real>
@@ -107,7 +108,7 @@ void integrate(RungeKuttaStepper<Method, State>& st, Rhs& rhs, State& y_state,
       }
       if (dense_every) ode_detail::prepare_dense(st, rhs, t, *y, h, endpoint_ready, dense_ready);
       ctrl.emit_outputs(st, rhs, t, *y, h, t_new, dir, out, endpoint_ready, dense_ready);
-      on_step(t, std::as_const(*y), h);
+      on_step(t, std::as_const(*y), h, std::as_const(st));
       st.rotate(y, endpoint_ready);
       if (!endpoint_ready) k0_ready = false;
       t = t_new;

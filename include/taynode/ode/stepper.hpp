@@ -438,6 +438,18 @@ class RungeKuttaStepAdjoint {
     return calls;
   }
 
+  // The same from the stage derivatives the forward sweep kept: k(j) for every stage j that feeds
+  // a later one (StageUse::feeds; RungeKuttaStepper::stage(j) after the step), so f is not
+  // evaluated again. Not with DenseOutput (its graph has stages the forward step did not compute).
+  template <class K>
+    requires(!DenseOutput)
+  void restore(const State& y, Real h, K&& k) {
+    outputs_ = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (restore_stage<I>(y, h, k), ...);
+    }(std::make_index_sequence<stages>{});
+  }
+
   // The dense output at t + θh of the step gets the cotangent ō (DenseOutput only; after
   // recompute, before reverse): ō_j += w_j(θ) ō per stage and ȳ's extra term += ō.
   void add_output_cotangent(Real theta, const State& out_bar)
@@ -522,6 +534,16 @@ class RungeKuttaStepAdjoint {
         f(stage_time(I, t, h), I == 0 ? y : Y_[I], k_[I]);
         ++calls;
       }
+    }
+  }
+
+  template <std::size_t I, class K>
+  void restore_stage(const State& y, Real h, K& k) {
+    if constexpr (Use::needed[I] && I > 0) {
+      using Row = ode_detail::StageRow<Graph, I, Real>;
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        VS::add_scaled(Y_[I], y, h, Row::coef, k(Row::idx[J])...);
+      }(std::make_index_sequence<Row::n>{});
     }
   }
 
