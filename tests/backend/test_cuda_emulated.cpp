@@ -685,3 +685,36 @@ TEST_CASE("A training step on CudaEmulated with θ̄ and the optimizer on the de
     CHECK(nn::ParameterSet<double>::from_network(net_direct) == nn::ParameterSet<double>::from_network(nets[which].second));
   }
 }
+
+TEST_CASE("ad::detail::ZeroBatch zeroes many buffers in few launches on CudaEmulated", "[backend][cuda]") {
+  // 30 buffers of sizes 1..30·37 (more than one launch holds): each is zeroed on its first n
+  // elements and left alone beyond them; the launch count is ⌈30 / capacity⌉.
+  const int buffers = 30;
+  std::vector<Emu::Buffer<double>> b;
+  for (int i = 0; i < buffers; ++i) {
+    b.emplace_back(std::size_t(37 * (i + 1) + 5));
+    Emu::fill(Index(b.back().size()), 1.5, b.back().data());
+  }
+  std::size_t launches = 0;
+  {
+    Emu::Graph counted([&] {
+      ad::detail::ZeroBatch<double, Emu> zero;
+      for (int i = 0; i < buffers; ++i) zero.add(b[std::size_t(i)].data(), Index(37 * (i + 1)));
+      zero.add(b[0].data(), 0);  // nothing
+      zero.flush();
+    });
+    launches = counted.operations();
+    counted.replay();
+  }
+  const int capacity = ad::detail::ZeroBuffersKernel<double>::capacity;
+  CHECK(launches == std::size_t((buffers + capacity - 1) / capacity));
+  for (int i = 0; i < buffers; ++i) {
+    std::vector<double> h(b[std::size_t(i)].size());
+    Emu::download(Index(h.size()), b[std::size_t(i)].data(), h.data());
+    const std::size_t n = std::size_t(37 * (i + 1));
+    for (std::size_t j = 0; j < h.size(); ++j) {
+      INFO("buffer " << i << " element " << j);
+      REQUIRE(h[j] == (j < n ? 0.0 : 1.5));
+    }
+  }
+}

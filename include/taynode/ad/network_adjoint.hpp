@@ -49,6 +49,45 @@ struct RowScaledAxpyKernel {
     xb[r * cols + c] += (scale * rb[r]) * x[r * cols + c];
   }
 };
+
+// Zeroes up to `capacity` buffers in one launch: thread (b, i) writes element i of buffer b.
+template <class T>
+struct ZeroBuffersKernel {
+  static constexpr int capacity = 24;
+  T* p[capacity];
+  Index n[capacity];
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index b, Index i) const {
+    if (i < n[b]) p[b][i] = T(0);
+  }
+};
+// Buffers to zero, collected then zeroed together: on a host backend one fill each (a vectorized
+// memset), on a device one launch per `capacity` buffers — what matters there is the launch
+// count (a VJP of the MNIST dynamics zeroes 7 cotangent series: 6 launches fewer per VJP).
+template <class T, class Backend>
+class ZeroBatch {
+ public:
+  void add(T* p, Index n) {
+    if (n <= 0) return;
+    if constexpr (backend::eigen_host<Backend>) {
+      Backend::fill(n, T(0), p);
+    } else {
+      if (count_ == ZeroBuffersKernel<T>::capacity) flush();
+      kernel_.p[count_] = p;
+      kernel_.n[count_] = n;
+      longest_ = n > longest_ ? n : longest_;
+      ++count_;
+    }
+  }
+  void flush() {
+    if (count_ == 0) return;
+    Backend::for_each_2d(count_, longest_, kernel_);
+    *this = ZeroBatch{};
+  }
+
+ private:
+  ZeroBuffersKernel<T> kernel_{};
+  Index count_ = 0, longest_ = 0;
+};
 }  // namespace detail
 
 template <class T, class Backend = backend::Cpu>
@@ -213,23 +252,20 @@ class NetworkAdjoint {
                          detail::RowScaledAxpyKernel<T>{scale, r_bar.data(), x, xb, ws_->dim()});
   }
 
-  static void zero(SeriesType& s, int top) {
-    if (s.cols() > 0) Backend::fill((top + 1) * s.size(), T(0), s.data());
-  }
+  // Orders 0..top of every cotangent series (and, unless accumulating, θ̄ and t̄) = 0.
   void begin(int top, bool accumulate) {
-    zero(input_bar_, top);
-    for (auto& a : adj_) {
-      zero(a.out, top);
-      zero(a.aux1, top);
-      zero(a.aux2, top);
-      zero(a.gate_u, top);
-      zero(a.gate_s, top);
-      zero(a.gate_e, top);
-    }
+    detail::ZeroBatch<T, Backend> zero;
+    auto series = [&](SeriesType& x) {
+      if (x.cols() > 0) zero.add(x.data(), (top + 1) * x.size());
+    };
+    series(input_bar_);
+    for (auto& a : adj_)
+      for (SeriesType* x : {&a.out, &a.aux1, &a.aux2, &a.gate_u, &a.gate_s, &a.gate_e}) series(*x);
     if (!accumulate) {
-      zero_gradient();
-      Backend::fill(1, T(0), t_bar_.data());
+      for (const Array& a : arrays_) zero.add(a.data, a.size);
+      zero.add(t_bar_.data(), 1);
     }
+    zero.flush();
   }
   // The reverse of an order-1 push with t held fixed (ws.jvp), its output cotangents seeded.
   void reverse_jvp(T t) {
