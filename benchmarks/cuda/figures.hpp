@@ -152,10 +152,7 @@ void solve_figure(Index batch) {
   using M = typename B::template Matrix<T>;
   Setup<B, T> s(batch);
   auto f = [&](T time, const M& y, M& dy) {
-    if constexpr (backend::eigen_host<B>)
-      dy = s.ws.evaluate(time, y);
-    else
-      backend::assign<B>(dy, s.ws.evaluate(time, y));
+    s.ws.evaluate(time, y, dy);
   };
   SolveOptions<T> o;
   o.rtol = o.atol = T(1.4e-8);

@@ -491,7 +491,7 @@ taynode::SolveOptions<T> eval_options(const Settings& s) {
 template <class T>
 std::size_t plain_solve(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out,
                         bool across = true) {
-  auto rhs = [&](T t, const Mat<T>& z, Mat<T>& dz) { dz = ws.evaluate(t, z); };
+  auto rhs = [&](T t, const Mat<T>& z, Mat<T>& dz) { ws.evaluate(t, z, dz); };
   auto [z1, nfe] = eval_solve<T>(rhs, x, eval_options<T>(s), across);
   out = std::move(z1);
   return nfe;

@@ -355,9 +355,8 @@ inline taynode::nn::Schedule make_schedule(const Settings& s) {
 // The unregularized decoder ODE z' = f(z) on a workspace of the state's batch.
 inline auto plain_rhs(taynode::NetworkTaylor<double>& ws) {
   return [&ws](double t, const Mat& y, Mat& dy) {
-    const auto f = ws.evaluate(t, y);
     dy.resize(y.rows(), y.cols());
-    taynode::backend::assign<taynode::backend::Cpu>(dy, taynode::backend::MatrixView<const double>(f.data(), f.rows(), f.cols()));
+    ws.evaluate(t, y, dy);
   };
 }
 

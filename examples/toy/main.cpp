@@ -119,7 +119,7 @@ Evaluation evaluate(Model& m, const Settings& s, const Mat& grid) {
   Evaluation e;
   const Index n = grid.rows();
   NetworkTaylor<double> ws(m.net, 3, n);
-  auto f = [&](double t, const Mat& z, Mat& dz) { dz = ws.evaluate(t, z); };
+  auto f = [&](double t, const Mat& z, Mat& dz) { ws.evaluate(t, z, dz); };
   const auto sol = solve(f, grid, std::vector<double>{0, 1}, Dopri5{}, tight(s));
   e.nfe_joint = sol.stats.nfe;
   double se = 0;
@@ -127,7 +127,7 @@ Evaluation evaluate(Model& m, const Settings& s, const Mat& grid) {
   e.fit_rmse = std::sqrt(se / double(n));
   // Separate solves: the NFE one initial value needs on its own.
   NetworkTaylor<double> ws1(m.net, 3, 1);
-  auto f1 = [&](double t, const Mat& z, Mat& dz) { dz = ws1.evaluate(t, z); };
+  auto f1 = [&](double t, const Mat& z, Mat& dz) { ws1.evaluate(t, z, dz); };
   double nfe = 0;
   for (Index i = 0; i < n; ++i) nfe += double(solve(f1, Mat(grid.row(i)), std::vector<double>{0, 1}, Dopri5{}, tight(s)).stats.nfe);
   e.nfe_per_point = nfe / double(n);
@@ -147,7 +147,7 @@ Evaluation evaluate(Model& m, const Settings& s, const Mat& grid) {
 void write_trajectories(std::ofstream& csv, Model& m, const Settings& s, const Mat& starts) {
   const Index n = starts.rows();
   NetworkTaylor<double> ws(m.net, 3, n);
-  auto f = [&](double t, const Mat& z, Mat& dz) { dz = ws.evaluate(t, z); };
+  auto f = [&](double t, const Mat& z, Mat& dz) { ws.evaluate(t, z, dz); };
   std::vector<double> times;
   for (int i = 0; i <= 100; ++i) times.push_back(i / 100.0);
   const auto sol = solve(f, starts, times, Dopri5{}, tight(s));
@@ -242,7 +242,7 @@ int main(int argc, char** argv) try {
   for (auto& m : models) {
     std::printf("%-14s", m.name.c_str());
     NetworkTaylor<double> ws(m.net, 0, n_grid);
-    auto f = [&](double t, const Mat& z, Mat& dz) { dz = ws.evaluate(t, z); };
+    auto f = [&](double t, const Mat& z, Mat& dz) { ws.evaluate(t, z, dz); };
     for (double tol : tolerances) {
       SolveOptions<double> o;
       o.rtol = o.atol = tol;

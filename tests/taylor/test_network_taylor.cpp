@@ -181,3 +181,28 @@ TEST_CASE("NetworkTaylor: workspace reuse, lower orders, plain evaluation, shape
   bad.layers = {nn::Linear<double>(4, 5), nn::Sigmoid{}, nn::Linear<double>(6, 4)};
   REQUIRE_THROWS_AS(NetworkTaylor<double>(bad, 2, 1), std::invalid_argument);
 }
+
+TEST_CASE("NetworkTaylor::evaluate into the caller's storage equals the returned evaluation bit for bit",
+          "[taylor][network]") {
+  // The MNIST dynamics end with a ConcatLinear (written straight into the output), the FFJORD
+  // ones with a ConcatSquash (computed in the workspace, then copied).
+  std::vector<std::pair<std::string, nn::Sequential<double>>> nets;
+  nets.emplace_back("mnist", nn::mnist_dynamics<double>(6, 5));
+  nets.emplace_back("ffjord", nn::ffjord_dynamics<double>(3, {5, 4}));
+  unsigned seed = 41;
+  for (auto& [name, net] : nets) {
+    INFO(name);
+    taynode_test::fill_parameters(net, seed++);
+    const Index D = net.in_features();
+    const auto z = taynode_test::random_state<double>(3, D, seed++);
+    NetworkTaylor<double> ws(net, 2, 3);
+    const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> want = ws.evaluate(0.4, z);
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> out(3, D);
+    out.setConstant(std::nan(""));
+    ws.evaluate(0.4, z, out);
+    CHECK(out == want);
+    CHECK(normwise_error(out, GenericNetwork<double>{net}(0.4, z)) <= 1e-14);
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> wrong(2, D);
+    CHECK_THROWS_AS(ws.evaluate(0.4, z, wrong), std::invalid_argument);
+  }
+}

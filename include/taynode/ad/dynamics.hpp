@@ -100,8 +100,8 @@ class NetworkDynamics {
   NetworkTaylor<T, B>& workspace() const { return *ws_; }
 
   void evaluate(T t, const Matrix& z, Matrix& f) const {
-    const auto fz = ws_->evaluate(t, z);
-    backend::assign<B>(f, backend::MatrixView<const T>(fz.data(), fz.rows(), fz.cols()));
+    if (f.rows() != z.rows() || f.cols() != z.cols()) f.resize(z.rows(), z.cols());
+    ws_->evaluate(t, z, f);
   }
   void evaluate(T t, const Matrix& z, Matrix& f, Vector& r) const { reg_.evaluate(*ws_, t, z, f, r); }
   void vjp(T t, const Matrix& z, const Matrix& f_bar, const Vector& r_bar, bool accumulate, Matrix* f = nullptr) const {

@@ -99,6 +99,15 @@ class NetworkTaylor {
     return output().view(0);
   }
 
+  // The same into `out` (batch × dim, the caller's storage): a last linear layer writes there
+  // directly, which saves the copy of a solver's right-hand side (output() then does not hold that
+  // layer's result; the reverse passes do not read it).
+  void evaluate(T t, const Input& z, backend::OutputMatrix<Backend, T> out) {
+    if (out.rows() != batch_ || out.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: output shape");
+    set_coefficient(0, z);
+    if (!run_pass(0, TimeSeries<T>{t, T(1)}, out.data(), T(1))) Backend::copy(out.size(), output().coefficient(0), out.data());
+  }
+
   // Taylor coefficients of the solution of z' = f(t, z), z(t0) = z0 (batch × dim), up to order
   // K ≤ max_order: K passes. Afterwards state() holds the normalized coefficients c_0..c_K of z,
   // derivative(k) = z^(k)(t0) = k!·c_k, and f(t0, z0) = state().matrix(1).
