@@ -132,10 +132,6 @@ class NetworkAdjoint {
     });
     return views;
   }
-  // θ̄ = 0 in backend memory.
-  void zero_gradient() {
-    for (const Array& a : arrays_) Backend::fill(a.size, T(0), a.data);
-  }
   // Parameter array i (the order of nn::for_each_parameter) of ∂L/∂θ in backend memory, and its size.
   std::size_t gradient_arrays() const { return arrays_.size(); }
   const T* gradient_data(std::size_t i) const { return arrays_.at(i).data; }
@@ -252,6 +248,9 @@ class NetworkAdjoint {
                          detail::RowScaledAxpyKernel<T>{scale, r_bar.data(), x, xb, ws_->dim()});
   }
 
+  void zero_gradient() {
+    for (const Array& a : arrays_) Backend::fill(a.size, T(0), a.data);
+  }
   // Orders 0..top of every cotangent series (and, unless accumulating, θ̄ and t̄) = 0.
   void begin(int top, bool accumulate) {
     detail::ZeroBatch<T, Backend> zero;

@@ -19,43 +19,65 @@
 namespace taynode::nn {
 
 namespace detail {
-template <class Backend, class Values>
-ParameterSet<typename Values::value_type::Scalar> download_all(const std::vector<std::string>& names,
-                                                              const Values& values) {
-  using T = typename Values::value_type::Scalar;
-  ParameterSet<T> s;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    RowMatrix<T> v(values[i].rows(), values[i].cols());
-    Backend::download(v.size(), values[i].data(), v.data());
-    s.add(names[i], std::move(v));
-  }
-  return s;
-}
-}  // namespace detail
-
-template <class T, class Backend>
-class ParameterBuffers {
+// Named tensors in a backend's memory: the ParameterSet interface both collections below share.
+template <class T, class Backend, class TensorType>
+class NamedBackendTensors {
  public:
   using Scalar = T;
-  using Tensor = typename Backend::template Matrix<T>;
-
-  ParameterBuffers() = default;
-
-  // Append a zero tensor rows × cols. Names must be unique and non-empty.
-  Tensor& add(std::string name, Eigen::Index rows, Eigen::Index cols) {
-    detail::check_new_name(names_, name, "taynode::nn::ParameterBuffers::add");
-    names_.push_back(std::move(name));
-    values_.emplace_back(rows, cols);
-    Backend::fill(values_.back().size(), T(0), values_.back().data());
-    return values_.back();
-  }
+  using Tensor = TensorType;
 
   std::size_t size() const { return values_.size(); }
   const std::string& name(std::size_t i) const { return names_.at(i); }
   Tensor& value(std::size_t i) { return values_.at(i); }
   const Tensor& value(std::size_t i) const { return values_.at(i); }
   static constexpr std::size_t npos = std::size_t(-1);
-  std::size_t find(const std::string& name) const { return detail::find_name(names_, name); }
+  std::size_t find(const std::string& name) const { return find_name(names_, name); }
+
+  // The values on the host.
+  ParameterSet<T> download() const {
+    ParameterSet<T> s;
+    for (std::size_t i = 0; i < size(); ++i) {
+      RowMatrix<T> v(values_[i].rows(), values_[i].cols());
+      Backend::download(v.size(), values_[i].data(), v.data());
+      s.add(names_[i], std::move(v));
+    }
+    return s;
+  }
+
+ protected:
+  // Appends a tensor built from args under a new name (unique, non-empty).
+  template <class... Args>
+  Tensor& append(std::string name, const char* who, Args&&... args) {
+    check_new_name(names_, name, who);
+    names_.push_back(std::move(name));
+    return values_.emplace_back(std::forward<Args>(args)...);
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<Tensor> values_;
+};
+
+template <class T>
+struct ViewTensor : backend::MatrixView<T> {
+  using Scalar = T;
+  using backend::MatrixView<T>::MatrixView;
+};
+}  // namespace detail
+
+template <class T, class Backend>
+class ParameterBuffers : public detail::NamedBackendTensors<T, Backend, typename Backend::template Matrix<T>> {
+ public:
+  using Tensor = typename Backend::template Matrix<T>;
+
+  ParameterBuffers() = default;
+
+  // Append a zero tensor rows × cols. Names must be unique and non-empty.
+  Tensor& add(std::string name, Eigen::Index rows, Eigen::Index cols) {
+    Tensor& t = this->append(std::move(name), "taynode::nn::ParameterBuffers::add", rows, cols);
+    Backend::fill(t.size(), T(0), t.data());
+    return t;
+  }
 
   // Same names and shapes as any parameter collection, all zeros.
   template <class P>
@@ -75,41 +97,15 @@ class ParameterBuffers {
     }
     return b;
   }
-  // The values on the host.
-  ParameterSet<T> download() const { return detail::download_all<Backend>(names_, values_); }
-
- private:
-  std::vector<std::string> names_;
-  std::vector<Tensor> values_;
 };
 
 template <class T, class Backend>
-class ParameterViews {
+class ParameterViews : public detail::NamedBackendTensors<T, Backend, detail::ViewTensor<T>> {
  public:
-  struct Tensor : backend::MatrixView<T> {
-    using Scalar = T;
-    using backend::MatrixView<T>::MatrixView;
-  };
-
   // Append a view of rows × cols contiguous row-major values at `data` (backend memory).
   void add(std::string name, T* data, Eigen::Index rows, Eigen::Index cols) {
-    detail::check_new_name(names_, name, "taynode::nn::ParameterViews::add");
-    names_.push_back(std::move(name));
-    values_.emplace_back(data, rows, cols);
+    this->append(std::move(name), "taynode::nn::ParameterViews::add", data, rows, cols);
   }
-
-  std::size_t size() const { return values_.size(); }
-  const std::string& name(std::size_t i) const { return names_.at(i); }
-  const Tensor& value(std::size_t i) const { return values_.at(i); }
-  static constexpr std::size_t npos = std::size_t(-1);
-  std::size_t find(const std::string& name) const { return detail::find_name(names_, name); }
-
-  // The values on the host.
-  ParameterSet<T> download() const { return detail::download_all<Backend>(names_, values_); }
-
- private:
-  std::vector<std::string> names_;
-  std::vector<Tensor> values_;
 };
 
 }  // namespace taynode::nn

@@ -521,15 +521,19 @@ class RungeKuttaStepAdjoint {
     return i == 0 ? t : t + Graph::c[i].template as<Real>() * h;
   }
 
+  // Y_I = y + h Σ_j a_Ij k(j), the forward's combination (k: the stage derivatives).
+  template <std::size_t I, class K>
+  void stage_input(const State& y, Real h, K&& k) {
+    using Row = ode_detail::StageRow<Graph, I, Real>;
+    [&]<std::size_t... J>(std::index_sequence<J...>) {
+      VS::add_scaled(Y_[I], y, h, Row::coef, k(Row::idx[J])...);
+    }(std::make_index_sequence<Row::n>{});
+  }
+
   template <std::size_t I, class F>
   void recompute_stage(F& f, Real t, const State& y, Real h, std::size_t& calls) {
     if constexpr (Use::needed[I]) {
-      if constexpr (I > 0) {
-        using Row = ode_detail::StageRow<Graph, I, Real>;
-        [&]<std::size_t... J>(std::index_sequence<J...>) {
-          VS::add_scaled(Y_[I], y, h, Row::coef, k_[Row::idx[J]]...);
-        }(std::make_index_sequence<Row::n>{});
-      }
+      if constexpr (I > 0) stage_input<I>(y, h, [&](std::size_t j) -> const State& { return k_[j]; });
       if constexpr (Use::feeds[I]) {
         f(stage_time(I, t, h), I == 0 ? y : Y_[I], k_[I]);
         ++calls;
@@ -539,12 +543,7 @@ class RungeKuttaStepAdjoint {
 
   template <std::size_t I, class K>
   void restore_stage(const State& y, Real h, K& k) {
-    if constexpr (Use::needed[I] && I > 0) {
-      using Row = ode_detail::StageRow<Graph, I, Real>;
-      [&]<std::size_t... J>(std::index_sequence<J...>) {
-        VS::add_scaled(Y_[I], y, h, Row::coef, k(Row::idx[J])...);
-      }(std::make_index_sequence<Row::n>{});
-    }
+    if constexpr (Use::needed[I] && I > 0) stage_input<I>(y, h, k);
   }
 
   template <std::size_t I, std::size_t J>

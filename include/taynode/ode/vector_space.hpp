@@ -71,31 +71,23 @@ struct Tolerances {
   const ShardReduction* shards = nullptr;  // the state is one shard of a split system
 
   // A reduction of this shard's components (a sum of squares, a count) over all shards.
-  Real over_shards(Real local) const {
-    if (!shards) return local;
-    double v = double(local);
-    shards->sum(&v, 1);
-    return Real(v);
-  }
+  Real over_shards(Real local) const { return Real(sum_over_shards<1>({double(local)})[0]); }
   std::ptrdiff_t over_shards(std::ptrdiff_t local) const {
-    if (!shards) return local;
-    double v = double(local);
-    shards->sum(&v, 1);
-    return std::ptrdiff_t(v);
+    return std::ptrdiff_t(sum_over_shards<1>({double(local)})[0]);
   }
   // Two such reductions in one collective.
   std::pair<Real, Real> over_shards(Real a, Real b) const {
-    if (!shards) return {a, b};
-    double v[2] = {double(a), double(b)};
-    shards->sum(v, 2);
+    const auto v = sum_over_shards<2>({double(a), double(b)});
     return {Real(v[0]), Real(v[1])};
   }
   // Whether every shard's components are finite.
-  bool all_over_shards(bool local) const {
-    if (!shards) return local;
-    double bad = local ? 0.0 : 1.0;
-    shards->sum(&bad, 1);
-    return bad == 0.0;
+  bool all_over_shards(bool local) const { return sum_over_shards<1>({local ? 0.0 : 1.0})[0] == 0.0; }
+
+  // The elementwise sum of v over the shards (v itself without shards): one collective.
+  template <std::size_t N>
+  std::array<double, N> sum_over_shards(std::array<double, N> v) const {
+    if (shards) shards->sum(v.data(), N);
+    return v;
   }
 
   // The tolerances of the components from `offset` on (for composite states).
