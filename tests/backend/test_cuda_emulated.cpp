@@ -588,6 +588,154 @@ TEST_CASE("CudaEmulated graphs: capture records without running, replays run the
   }
 }
 
+TEST_CASE("CudaEmulated row_squared_norms: one warp per row, every row, the grid's row limit", "[backend][cuda]") {
+  // Against backend::Cpu (Eigen's row reduction) on shapes with fewer columns than a warp's lanes,
+  // a leading dimension beyond the row, the MNIST state's 784 columns, and more rows than one grid
+  // covers (65535 blocks of 8 rows: the kernel's row loop strides over the rest).
+  struct Shape {
+    Index m, n, ld;
+  };
+  for (const Shape sh : {Shape{1, 1, 1}, Shape{3, 31, 40}, Shape{100, 784, 784}, Shape{600000, 1, 1}}) {
+    INFO(sh.m << " x " << sh.n << ", ld " << sh.ld);
+    const std::vector<double> x = values(sh.m * sh.ld, 90 + unsigned(sh.n));
+    std::vector<double> cpu(static_cast<std::size_t>(sh.m));
+    Cpu::row_squared_norms(sh.m, sh.n, x.data(), sh.ld, cpu.data());
+    const auto dx = device(x);
+    Emu::Buffer<double> out(static_cast<std::size_t>(sh.m));
+    Emu::row_squared_norms(sh.m, sh.n, dx.data(), sh.ld, out.data());
+    CHECK(close(cpu.data(), host(out).data(), sh.m, 1e-14));  // NaN (an unwritten row) fails
+  }
+}
+
+TEST_CASE("CudaEmulated transfers go through the pinned staging ring; large ones and captures do not",
+          "[backend][cuda]") {
+  using Staging = cuda::Staging<cuda::EmulatedRuntime>;
+  Staging& staging = Staging::current();
+  // Ten small uploads in a row (the ring has 4 slots: each is reused after its event), each into its
+  // own buffer: every buffer holds its own values afterwards.
+  const std::size_t before = staging.staged();
+  std::vector<Emu::Buffer<double>> buffers;
+  std::vector<std::vector<double>> sent;
+  for (int i = 0; i < 10; ++i) {
+    sent.push_back(values(1000, 70 + unsigned(i)));
+    buffers.emplace_back(1000);
+    Emu::upload(1000, sent.back().data(), buffers.back().data());
+  }
+  for (int i = 0; i < 10; ++i) {
+    std::vector<double> back(1000);
+    Emu::download(1000, buffers[std::size_t(i)].data(), back.data());
+    CHECK(back == sent[std::size_t(i)]);
+  }
+  CHECK(staging.staged() == before + 20);
+  // Larger than a slot (1 MiB): directly, not staged.
+  const Index big = Index(Staging::slot_bytes / sizeof(double)) + 7;
+  const std::vector<double> large = values(big, 80);
+  Emu::Buffer<double> b(static_cast<std::size_t>(big));
+  Emu::upload(big, large.data(), b.data());
+  std::vector<double> back(large.size());
+  Emu::download(big, b.data(), back.data());
+  CHECK(back == large);
+  CHECK(staging.staged() == before + 20);
+  // Inside a capture an upload fails (a replay would copy the slot as it is then).
+  try {
+    Emu::Graph graph([&] { Emu::upload(1000, sent[0].data(), buffers[1].data()); });
+    FAIL("the capture should have failed");
+  } catch (const cuda::Error& e) {
+    CHECK(e.operation() == "upload");
+    CHECK(std::string(e.what()).find("capturing") != std::string::npos);
+  }
+  Emu::download(1000, buffers[1].data(), back.data());
+  CHECK(std::vector<double>(back.begin(), back.begin() + 1000) == sent[1]);
+}
+
+TEST_CASE("With a Clock, captured Taylor passes and VJPs replay at the clock's new time", "[backend][cuda]") {
+  // The time enters the kernels through the clock's memory (series/clock.hpp): a graph captured at
+  // t = 0.3 and replayed after set(0.8) computes at 0.8. Truth: backend::Cpu at 0.8, by value.
+  for (auto& [name, net] : networks<double>()) {
+    INFO(name);
+    const Index batch = 3, D = net.in_features();
+    const int K = 3;
+    const RowMatrix z = taynode_test::random_state<double>(batch, D, 51);
+    const RowMatrix f_bar = taynode_test::random_state<double>(batch, D, 52);
+    const Vec r_bar = taynode_test::random_state<double>(batch, 1, 53);
+    NetworkTaylor<double> ws(net, K, batch);
+    ad::NetworkAdjoint<double> adj(ws);
+    NetworkTaylor<double, Emu> wse(net, K, batch);
+    ad::NetworkAdjoint<double, Emu> adje(wse);
+    Clock<double, Emu> clock(0.3);
+    wse.use_clock(&clock);
+    const EMat ze = backend::to_backend<Emu>(z), fbe = backend::to_backend<Emu>(f_bar);
+    const EMat rbe = backend::to_backend<Emu>(RowMatrix(r_bar));
+    auto pass_and_vjp = [&] {
+      wse.ode_coefficients(clock.host_time(), ze, K);
+      adje.taylor_integrand(clock.host_time(), K, fbe, rbe);
+    };
+    pass_and_vjp();  // at 0.3, directly
+    const RowMatrix d3_at_03 = backend::to_host<Emu>(wse.derivative(K));
+    const nn::Sequential<double> grad_at_03 = adje.gradient();
+    Emu::Graph graph(pass_and_vjp);
+    clock.set(0.8);
+    graph.replay();
+    ws.ode_coefficients(0.8, z, K);
+    adj.taylor_integrand(0.8, K, f_bar, r_bar);
+    CHECK(close_series(ws.state(), wse.state(), K));
+    CHECK(close_parameters(adj.gradient(), adje.gradient()));
+    // Not vacuous: where the dynamics depends on t (all but the latent ODE's), 0.3 gives another result.
+    if (name != "latent") {
+      CHECK(!close_to_emulated(ws.derivative(K), backend::to_backend<Emu>(d3_at_03), 1e-6));
+      CHECK(!close_parameters(adj.gradient(), grad_at_03));
+    }
+    // A workspace on a clock computes as one without when run directly (offset 0: exact).
+    NetworkTaylor<double, Emu> plain(net, K, batch);
+    plain.ode_coefficients(0.8, ze, K);
+    wse.ode_coefficients(0.8, ze, K);  // clock at 0.8: the offset is 0
+    for (int k = 0; k <= K; ++k)
+      CHECK(backend::to_host<Emu>(plain.derivative(k)) == backend::to_host<Emu>(wse.derivative(k)));
+  }
+}
+
+TEST_CASE("One captured RK4 step on a Clock replays a fixed grid step after step", "[backend][cuda]") {
+  // The step f(t, y) → stages → y1, then y ← y1 and clock.advance(h), captured once at t = 0 and
+  // replayed 4 times: the solution on the 4-step grid of [0, 1]. Truth: taynode::solve on
+  // backend::Cpu (RK4, fixed_steps = 4). Stage times come from the clock (offsets c·h), so the
+  // replays agree to rounding, not bitwise.
+  auto nets = networks<double>();
+  for (std::size_t which : {std::size_t(0), std::size_t(2)}) {  // MNIST-shaped and FFJORD (ConcatSquash)
+    INFO(nets[which].first);
+    const auto& net = nets[which].second;
+    const Index batch = 3, D = net.in_features();
+    const RowMatrix z0 = taynode_test::random_state<double>(batch, D, 61);
+    NetworkTaylor<double> ws(net, 1, batch);
+    auto f = [&](double t, const RowMatrix& z, RowMatrix& dz) { ws.evaluate(t, z, dz); };
+    SolveOptions<double> grid;
+    grid.fixed_steps = 4;
+    const auto want = taynode::solve(f, z0, std::vector<double>{0.0, 1.0}, RK4{}, grid);
+
+    NetworkTaylor<double, Emu> wse(net, 1, batch);
+    Clock<double, Emu> clock(0.0);
+    wse.use_clock(&clock);
+    auto fe = [&](double t, const EMat& z, EMat& dz) { wse.evaluate(t, z, dz); };
+    EMat y = backend::to_backend<Emu>(z0);
+    RungeKuttaStepper<RK4, EMat> stepper;
+    stepper.init(y);
+    const double h = 0.25;
+    auto step = [&] {
+      const double t = clock.host_time();
+      fe(t, y, stepper.stage0());
+      stepper.step(fe, t, y, h);
+      Emu::copy(y.size(), stepper.y1().data(), y.data());
+      clock.advance(h);
+    };
+    Emu::Graph graph(step);  // captured: nothing ran, the host time moved to 0.25
+    clock.set(0.0);
+    for (int i = 0; i < 4; ++i) graph.replay();
+    CHECK(close_to_emulated(want.y.back(), y, 1e-13));
+    double now = 0;
+    Emu::download(1, clock.data(), &now);
+    CHECK(now == 1.0);
+  }
+}
+
 namespace {
 // ½·mean_b ‖z1 − y‖² + λ·mean_b r: z̄1 = (z1 − y)/B, r̄1 = λ/B, by backend operations only (no
 // host copy: a loss a captured training step can contain).

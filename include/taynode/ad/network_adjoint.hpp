@@ -155,8 +155,8 @@ class NetworkAdjoint {
     check_state(f_bar, "f_bar");
     begin(0, accumulate);
     Backend::axpy(f_bar.size(), T(1), f_bar.data(), adj_.back().out.coefficient(0));
-    reverse_pass(0, TimeSeries<T>{t, T(1)});
-    parameters(0, TimeSeries<T>{t, T(1)});
+    reverse_pass(0, ws_->time_series(t));
+    parameters(0, ws_->time_series(t));
   }
 
   // VJP of the R_K integrand r_b = (1/D)·||z_b^(K)||² and of f = z', after ws.ode_coefficients(t, z, K)
@@ -172,7 +172,7 @@ class NetworkAdjoint {
     const T scale = T(2) * factorial * factorial / T(c.cols());
     seed_squares(scale, r_bar, c.coefficient(K), input_bar_.coefficient(K));
     Backend::axpy(f_bar.size(), T(1), f_bar.data(), input_bar_.coefficient(1));
-    const TimeSeries<T> ts{t, T(1)};
+    const TimeSeries<T> ts = ws_->time_series(t);
     SeriesType& yb = adj_.back().out;
     for (int k = K - 1; k >= 0; --k) {
       // z_{k+1} = f_k/(k+1)
@@ -191,8 +191,8 @@ class NetworkAdjoint {
     SeriesType& yb = adj_.back().out;
     Backend::axpy(f_bar.size(), T(1), f_bar.data(), yb.coefficient(0));
     seed_squares(T(2) / T(out.cols()), r_bar, out.coefficient(0), yb.coefficient(0));
-    reverse_pass(0, TimeSeries<T>{t, T(1)});
-    parameters(0, TimeSeries<T>{t, T(1)});
+    reverse_pass(0, ws_->time_series(t));
+    parameters(0, ws_->time_series(t));
   }
 
   // VJP of the Frobenius integrand r_b = (1/D)·||(J ε)_b||² and of f, after ws.jvp(t, z, ε)
@@ -268,7 +268,7 @@ class NetworkAdjoint {
   }
   // The reverse of an order-1 push with t held fixed (ws.jvp), its output cotangents seeded.
   void reverse_jvp(T t) {
-    const TimeSeries<T> ts{t, T(0)};
+    const TimeSeries<T> ts = ws_->time_series(t, T(0));
     reverse_pass(1, ts);
     reverse_pass(0, ts);
     parameters(1, ts);
@@ -320,16 +320,16 @@ class NetworkAdjoint {
     LayerAdjoint& a = adj_[l];
     const auto p = ws_->layer_parameters(l);
     const LayerGradient& g = grads_[l];
-    const T tk = t.coefficient(k);
+    const bool with_t = t.may_be_nonzero(k);
     const Index rows = a.out.rows(), out = a.out.cols();
     const T* yb = a.out.coefficient(k);
-    if (tk != T(0)) Backend::column_sums(rows, out, tk, yb, out, g.tw, Index(1));
+    if (with_t) time_column_sums<T, Backend>(rows, out, t, k, yb, out, g.tw, Index(1));
     if (k == 0) add_t_bar(rows, out, yb, out, p.tw, Index(1));
     product_broadcast_row_adjoint_step(k, ws_->layer_aux1(l), ws_->layer_gate_s(l), a.aux1, a.gate_s, a.out);
     sigmoid_adjoint_step(k, ws_->layer_gate_u(l), ws_->layer_gate_s(l), ws_->layer_gate_e(l), a.gate_u, a.gate_s,
                          a.gate_e);
     const T* ub = a.gate_u.coefficient(k);  // 1 × out
-    if (tk != T(0)) Backend::axpy(out, tk, ub, g.gw);
+    if (with_t) time_axpy<T, Backend>(out, t, k, ub, g.gw);
     if (k == 0) {
       Backend::axpy(out, T(1), ub, g.gb);
       add_t_bar(Index(1), out, ub, out, p.gw, Index(1));

@@ -266,14 +266,56 @@ T concat_time_linear_input_adjoint_step(int k, const Series<T, B>& yb, const T* 
   linear_input_adjoint_step(k, yb, w + 1, ldw, xb);
   return concat_time_linear_time_adjoint(k, yb, w, ldw);
 }
+// The time's terms of parameter cotangents, t_k read where the work runs (on a device backend in
+// the kernel: t may come from a Clock, series/clock.hpp):
+//   y_j·incy += t_k·Σ_i x(i, j)   (time_column_sums; one thread per column, in row order, as the
+//                                  device backends' column_sums)
+//   y += t_k·x                    (time_axpy)
+template <class T>
+struct TimeColumnSumsKernel {
+  TimeSeries<T> t;
+  int k;
+  Index m;
+  const T* x;
+  Index ldx;
+  T* y;
+  Index incy;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index j) const {
+    T s = T(0);
+    for (Index i = 0; i < m; ++i) s += x[i * ldx + j];
+    y[j * incy] += t.coefficient(k) * s;
+  }
+};
+template <class T>
+struct TimeAxpyKernel {
+  TimeSeries<T> t;
+  int k;
+  const T* x;
+  T* y;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { y[i] += t.coefficient(k) * x[i]; }
+};
+template <class T, class B>
+void time_column_sums(Index m, Index n, TimeSeries<T> t, int k, const T* x, Index ldx, T* y, Index incy) {
+  if constexpr (backend::eigen_host<B>)
+    B::column_sums(m, n, t.coefficient(k), x, ldx, y, incy);
+  else
+    B::for_each(n, TimeColumnSumsKernel<T>{t, k, m, x, ldx, y, incy});
+}
+template <class T, class B>
+void time_axpy(Index n, TimeSeries<T> t, int k, const T* x, T* y) {
+  if constexpr (backend::eigen_host<B>)
+    B::axpy(n, t.coefficient(k), x, y);
+  else
+    B::for_each(n, TimeAxpyKernel<T>{t, k, x, y});
+}
+
 // W̄_x += Ȳᵀ X, w̄_t += Σ_k t_k Σ_rows ȳ_k, b̄ += Σ_rows ȳ_0, over coefficients 0..top.
 template <class T, class B>
 void concat_time_linear_parameter_adjoint(int top, TimeSeries<T> t, const Series<T, B>& x, const Series<T, B>& yb,
                                           T* wb, Index ldwb, T* bb) {
   linear_parameter_adjoint(top, x, yb, wb + 1, ldwb, bb);
   for (int k = 0; k <= top && k <= 1; ++k)
-    if (const T tk = t.coefficient(k); tk != T(0))
-      B::column_sums(yb.rows(), yb.cols(), tk, yb.coefficient(k), yb.cols(), wb, ldwb);
+    if (t.may_be_nonzero(k)) time_column_sums<T, B>(yb.rows(), yb.cols(), t, k, yb.coefficient(k), yb.cols(), wb, ldwb);
 }
 
 }  // namespace taynode::ad

@@ -126,4 +126,11 @@ concept SeriesBackend = requires(const double* cp, double* p, double a, Index n,
 template <class B>
 inline constexpr bool eigen_host = requires { requires B::eigen_host; };
 
+// Whether code above the seam should fuse elementwise passes into one kernel where it can (B sets
+// `fuse_elementwise = true`: each launch costs it more than the work, as on a GPU). The fused
+// kernels compute coefficient 0 of σ, tanh and softplus with the Taylor rules' own formula instead
+// of B's value functions, so a backend that must match backend::Cpu bit for bit leaves it unset.
+template <class B>
+inline constexpr bool fuse_elementwise = requires { requires B::fuse_elementwise; };
+
 }  // namespace taynode::backend

@@ -30,6 +30,7 @@
 #include "taynode/backend/cuda/kernels.hpp"
 #include "taynode/backend/cuda/launch.hpp"
 #include "taynode/backend/cuda/pool.hpp"
+#include "taynode/backend/cuda/staging.hpp"
 #include "taynode/backend/matrix.hpp"
 #if defined(__CUDACC__)
 #include "taynode/backend/cuda/device_runtime.hpp"
@@ -39,6 +40,7 @@ namespace taynode::backend {
 
 template <class Runtime>
 struct CudaBackend {
+  static constexpr bool fuse_elementwise = true;  // launch-bound: fewer, fused kernels (backend.hpp)
   using Pool = cuda::Pool<Runtime>;
   // Capture the backend calls of a piece of code once, replay them with one launch (graph.hpp).
   using Graph = cuda::Graph<Runtime>;
@@ -149,12 +151,12 @@ struct CudaBackend {
   }
   template <class T>
   static void upload(Index n, const T* host, T* x) {
-    Runtime::to_device(x, host, bytes<T>(n, "upload"), "upload");
+    cuda::Staging<Runtime>::current().upload(x, host, bytes<T>(n, "upload"), "upload");
   }
   // Waits for the stream: the host values are ready on return.
   template <class T>
   static void download(Index n, const T* x, T* host) {
-    Runtime::to_host(host, x, bytes<T>(n, "download"), "download");
+    cuda::Staging<Runtime>::current().download(host, x, bytes<T>(n, "download"), "download");
   }
   template <class T>
   static void add_row(Index m, Index n, T alpha, const T* v, Index incv, T* c, Index ldc) {
@@ -167,7 +169,14 @@ struct CudaBackend {
   }
   template <class T>
   static void row_squared_norms(Index m, Index n, const T* x, Index ldx, T* out) {
-    for_each(m, cuda::kernels::RowSquaredNorms<T>{n, x, ldx, out});
+    // One warp per row (R_K's ‖z^(K)‖² and the kinetic and Frobenius integrands: rows of 784).
+    using Kernel = cuda::kernels::RowSquaredNormsWarp<T>;
+    check_size(m, "row_squared_norms");
+    if (m == 0) return;
+    const Index blocks = (m + Kernel::rows_per_block - 1) / Kernel::rows_per_block;
+    const cuda::Dim grid{1, unsigned(blocks < Index(cuda::max_grid_y) ? blocks : Index(cuda::max_grid_y))};
+    Runtime::launch(grid, cuda::Dim{unsigned(Kernel::lanes), Kernel::rows_per_block}, Kernel{m, n, x, ldx, out},
+                    "row_squared_norms");
   }
   template <class T>
   static T sum(Index n, const T* x) {

@@ -69,6 +69,29 @@ void apply_rule(int k, const Rule& rule, const Series<T, B>* const (&in)[Inputs]
   });
 }
 
+// Step k of a one-input `rule`, each element first prepared by pre(i) in the same kernel: pre may
+// write element i of u's coefficient k (the rule reads element i of u only), which saves the
+// launch of a separate pass (a device backend's fused bias-and-time input, BiasTimeInput).
+template <class Pre, class Kernel>
+struct ThenKernel {
+  Pre pre;
+  Kernel kernel;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    pre(i);
+    kernel(i);
+  }
+};
+template <class Pre, class Rule, class T, class B, class... Aux>
+void apply_rule_after(int k, const Pre& pre, const Rule& rule, const Series<T, B>& u, Series<T, B>& y, Aux&... aux) {
+  static_assert(sizeof...(Aux) == std::size_t(Rule::aux_count), "wrong number of auxiliary series for this rule");
+  assert(u.rows() == y.rows() && u.cols() == y.cols());
+  with_order(k, [&](auto order) {
+    using Kernel = RuleKernel<Rule, decltype(order), T, 1, 1 + int(sizeof...(Aux))>;
+    Kernel kernel{rule, order, y.stride(), {u.data()}, {y.data(), aux.data()...}};
+    B::for_each(y.size(), ThenKernel<Pre, Kernel>{pre, kernel});
+  });
+}
+
 // Steps of the elementwise ops that are not in the rule list.
 // y = u ⊙ v (Cauchy product per element)
 struct ProductStep {
@@ -114,7 +137,8 @@ void linear(const Series<T, B>& x, const T* w, Index ldw, const T* bias, Series<
 }
 
 // C(r, j) += α·b_j + (α·t_k)·w_t(j): the bias and the time column of a ConcatLinear layer in one
-// pass (w_t at stride ldw; b may be null), in the order of the two add_rows it replaces.
+// pass (w_t at stride ldw; b may be null), in the order of the two add_rows it replaces. t_k is read
+// in the kernel (it may come from a Clock).
 template <class T>
 struct AddBiasTimeKernel {
   T* c;
@@ -122,12 +146,45 @@ struct AddBiasTimeKernel {
   const T* b;
   const T* w_t;
   Index ldw;
-  T alpha, alpha_t;
+  T alpha;
+  TimeSeries<T> t;
+  int k;
   TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index j) const {
     T v = c[r * ldc + j];
     if (b) v = v + alpha * b[j];
-    v = v + alpha_t * w_t[j * ldw];
+    v = v + alpha * t.coefficient(k) * w_t[j * ldw];
     c[r * ldc + j] = v;
+  }
+};
+// C += t_k·v, v broadcast over the rows: on a device backend by a kernel reading t_k where it runs
+// (AddBiasTimeKernel without a bias), on a host backend by add_row with t_k read here.
+template <class T, class B>
+void add_time_row(Index m, Index n, TimeSeries<T> t, int k, const T* v, Index incv, T* c, Index ldc) {
+  if constexpr (backend::eigen_host<B>)
+    B::add_row(m, n, t.coefficient(k), v, incv, c, ldc);
+  else
+    B::for_each_2d(m, n, AddBiasTimeKernel<T>{c, ldc, nullptr, v, incv, T(1), t, k});
+}
+
+// Element i = r·cols + j of u_k (a ConcatLinear layer's GEMM output, coefficient k) += b_j (when b
+// is set: k = 0) + t_k·w_t(j) (when with_time): the rest of that layer's coefficient, done by the
+// kernel of the activation that reads it (apply_rule_after), as AddBiasTimeKernel's α = 1 case.
+template <class T>
+struct BiasTimeInput {
+  T* uk;
+  Index cols;
+  const T* b;
+  const T* w_t;
+  Index ldw;
+  TimeSeries<T> t;
+  int k;
+  bool with_time;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    const Index j = i % cols;
+    T v = uk[i];
+    if (b) v = v + b[j];
+    if (with_time) v = v + t.coefficient(k) * w_t[j * ldw];
+    uk[i] = v;
   }
 };
 
@@ -139,17 +196,16 @@ template <class T, class B>
 void concat_time_linear_coefficient(int k, TimeSeries<T> t, const Series<T, B>& x, const T* w, Index ldw,
                                     const T* bias, Index out, T alpha, T* dst, Index ldd) {
   assert(ldw >= x.cols() + 1);
-  const T tk = t.coefficient(k);
   if constexpr (!backend::eigen_host<B>) {
-    if (tk != T(0)) {
+    if (t.may_be_nonzero(k)) {
       B::gemm_nt(x.rows(), out, x.cols(), x.coefficient(k), x.cols(), w + 1, ldw, dst, ldd, alpha, T(0));
-      B::for_each_2d(x.rows(), out,
-                     AddBiasTimeKernel<T>{dst, ldd, k == 0 ? bias : nullptr, w, ldw, alpha, alpha * tk});
+      B::for_each_2d(x.rows(), out, AddBiasTimeKernel<T>{dst, ldd, k == 0 ? bias : nullptr, w, ldw, alpha, t, k});
       return;
     }
   }
   linear_coefficient(k, x, w + 1, ldw, bias, out, alpha, dst, ldd);
-  if (tk != T(0)) B::add_row(x.rows(), out, alpha * tk, w, ldw, dst, ldd);
+  if constexpr (backend::eigen_host<B>)
+    if (const T tk = t.coefficient(k); tk != T(0)) B::add_row(x.rows(), out, alpha * tk, w, ldw, dst, ldd);
 }
 template <class T, class B>
 void concat_time_linear_step(int k, TimeSeries<T> t, const Series<T, B>& x, const T* w, Index ldw, const T* bias,
@@ -164,16 +220,17 @@ struct ConcatTimeKernel {
   const T* x;
   T* y;
   Index cols;
-  T tk;
+  TimeSeries<T> t;
+  int k;
   TAYNODE_INLINE TAYNODE_HD void operator()(Index r, Index c) const {
     y[r * (cols + 1) + c + 1] = x[r * cols + c];
-    if (c == 0) y[r * (cols + 1)] = tk;
+    if (c == 0) y[r * (cols + 1)] = t.coefficient(k);
   }
 };
 template <class T, class B>
 void concat_time_step(int k, TimeSeries<T> t, const Series<T, B>& x, Series<T, B>& y) {
   assert(y.rows() == x.rows() && y.cols() == x.cols() + 1);
-  B::for_each_2d(x.rows(), x.cols(), ConcatTimeKernel<T>{x.coefficient(k), y.coefficient(k), x.cols(), t.coefficient(k)});
+  B::for_each_2d(x.rows(), x.cols(), ConcatTimeKernel<T>{x.coefficient(k), y.coefficient(k), x.cols(), t, k});
 }
 
 // ---------------------------------------------------------------------------------------------

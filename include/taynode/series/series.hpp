@@ -21,11 +21,21 @@ using backend::Index;
 
 // The series of the time argument: t(τ) = t0 + t1·τ. For ODE Taylor coefficients t1 = 1 (the
 // series of t is [t0, 1, 0, …]); for a derivative with respect to the state alone (a JVP), t1 = 0.
+// With `t0_from` set (a Clock's time, in the backend's memory: series/clock.hpp), coefficient 0 is
+// *t0_from + t0, read where it is used — in a kernel, when the kernel runs — so a captured graph
+// replays at the clock's time of each replay. Host code decides what to launch with
+// may_be_nonzero(), which does not read the clock.
 template <class T>
 struct TimeSeries {
   T t0{};
   T t1{1};
-  TAYNODE_HD constexpr T coefficient(int k) const { return k == 0 ? t0 : k == 1 ? t1 : T(0); }
+  const T* t0_from = nullptr;
+  TAYNODE_HD constexpr T coefficient(int k) const {
+    return k == 0 ? (t0_from ? *t0_from + t0 : t0) : k == 1 ? t1 : T(0);
+  }
+  constexpr bool may_be_nonzero(int k) const {
+    return k == 0 ? (t0_from != nullptr || t0 != T(0)) : k == 1 ? t1 != T(0) : false;
+  }
 };
 
 namespace series {

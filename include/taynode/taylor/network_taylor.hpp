@@ -21,6 +21,7 @@
 // c_k = z^(k)/k!, except `derivative(k)` (k!·c_k).
 
 #include <cassert>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "taynode/jet/rules.hpp"
 #include "taynode/nn/layers.hpp"
 #include "taynode/nn/parameter_buffers.hpp"
+#include "taynode/series/clock.hpp"
 #include "taynode/series/ops.hpp"
 #include "taynode/series/series.hpp"
 
@@ -49,9 +51,11 @@ template <class T>
 struct GateInputKernel {
   const T *gw, *gb;
   T* uk;
-  T tk;
-  bool with_bias;
-  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { uk[i] = gw[i] * tk + (with_bias ? gb[i] : T(0)); }
+  TimeSeries<T> t;
+  int k;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
+    uk[i] = gw[i] * t.coefficient(k) + (k == 0 ? gb[i] : T(0));
+  }
 };
 }  // namespace taylor_detail
 
@@ -72,6 +76,13 @@ class NetworkTaylor {
   // (Defined below the class: an in-class definition is inline, which TAYNODE_EXTERN_INSTANCES's
   // `extern template` could not keep out of a user's translation unit.)
   NetworkTaylor(const nn::Sequential<T>& net, int max_order, Index batch);
+
+  // With a clock, every time argument is read from the clock's memory when the kernels run
+  // (series/clock.hpp): passes captured in a graph replay at the clock's new time. nullptr (the
+  // default): the time enters the kernels by value. The NetworkAdjoint of this workspace follows.
+  void use_clock(const Clock<T, Backend>* clock) { clock_ = clock; }
+  // The time series of t (t1: its coefficient 1) as this workspace's kernels take it.
+  TimeSeries<T> time_series(T t, T t1 = T(1)) const { return clock_ ? clock_->series(t, t1) : TimeSeries<T>{t, t1}; }
 
   int max_order() const { return max_order_; }
   Index batch() const { return batch_; }
@@ -95,7 +106,7 @@ class NetworkTaylor {
   // Plain evaluation f(t, z) (pass 0); z is batch × dim. Returns the output's coefficient 0.
   ConstView evaluate(T t, const Input& z) {
     set_coefficient(0, z);
-    pass(0, TimeSeries<T>{t, T(1)});
+    pass(0, time_series(t));
     return output().view(0);
   }
 
@@ -105,7 +116,7 @@ class NetworkTaylor {
   void evaluate(T t, const Input& z, backend::OutputMatrix<Backend, T> out) {
     if (out.rows() != batch_ || out.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: output shape");
     set_coefficient(0, z);
-    if (!run_pass(0, TimeSeries<T>{t, T(1)}, out.data(), T(1))) Backend::copy(out.size(), output().coefficient(0), out.data());
+    if (!run_pass(0, time_series(t), out.data(), T(1))) Backend::copy(out.size(), output().coefficient(0), out.data());
   }
 
   // Taylor coefficients of the solution of z' = f(t, z), z(t0) = z0 (batch × dim), up to order
@@ -121,7 +132,7 @@ class NetworkTaylor {
     for (int k = 0; k < K; ++k) {
       // z_{k+1} = f_k/(k+1): a last linear layer writes it directly (its own series is not needed
       // by any later layer); otherwise it is copied from the output series.
-      const bool direct = run_pass(k, TimeSeries<T>{t0, T(1)}, input_.coefficient(k + 1), rules::inverse<T>(k + 1));
+      const bool direct = run_pass(k, time_series(t0), input_.coefficient(k + 1), rules::inverse<T>(k + 1));
       if (!direct) series::scale_coefficient(rules::inverse<T>(k + 1), output(), k, input_, k + 1);
     }
   }
@@ -140,7 +151,7 @@ class NetworkTaylor {
     if (max_order_ < 1) throw std::invalid_argument("taynode::NetworkTaylor::jvp needs max_order >= 1");
     set_coefficient(0, z);
     set_coefficient(1, v);
-    push_forward(TimeSeries<T>{t, T(0)}, 1);
+    push_forward(time_series(t, T(0)), 1);
     return output().view(1);
   }
 
@@ -209,13 +220,40 @@ class NetworkTaylor {
 
   // One pass. With `final` set and a last layer that is linear, that layer writes α·(its
   // coefficient k) to `final` (batch × dim) instead of its own series; returns whether it did.
+  //
+  // On a backend that fuses elementwise passes (backend::fuse_elementwise: backend::Cuda) a
+  // ConcatLinear layer followed by an activation leaves its bias and time term to the activation's
+  // kernel (series::BiasTimeInput + apply_rule_after: one launch fewer per such pair and pass); the
+  // layer's stored series is the same.
   bool run_pass(int k, TimeSeries<T> t, T* final, T alpha) {
     assert(k >= 0 && k <= max_order_);
     const SeriesType* x = &input_;
     bool direct = false;
+    std::optional<series::BiasTimeInput<T>> pending;  // the previous layer's rest, for this activation
+    auto fused = [&](auto step, LayerWork& w, auto&... aux) {
+      if constexpr (backend::fuse_elementwise<Backend>) {
+        if (pending) {
+          series::detail::apply_rule_after(k, *pending, step, *x, w.out, aux...);
+          pending.reset();
+          return true;
+        }
+      }
+      return false;
+    };
     for (std::size_t l = 0; l < work_.size(); ++l) {
       LayerWork& w = work_[l];
       const bool last = final && l + 1 == work_.size();
+      if constexpr (backend::fuse_elementwise<Backend>) {
+        if (!last && l + 1 < work_.size() && std::holds_alternative<nn::ConcatLinear<T>>(net_->layers[l]) &&
+            fusable_activation(net_->layers[l + 1]) && ((k == 0 && w.b) || t.may_be_nonzero(k))) {
+          series::linear_coefficient(k, *x, w.w + 1, w.ldw, static_cast<const T*>(nullptr), w.out.cols(), T(1),
+                                     w.out.coefficient(k), w.out.cols());
+          pending = series::BiasTimeInput<T>{w.out.coefficient(k), w.out.cols(), k == 0 ? w.b : nullptr, w.w, w.ldw,
+                                             t, k, t.may_be_nonzero(k)};
+          x = &w.out;
+          continue;
+        }
+      }
       std::visit(taylor_detail::overloaded{
                      [&](const nn::Linear<T>&) {
                        if (last) {
@@ -235,9 +273,16 @@ class NetworkTaylor {
                        }
                      },
                      [&](const nn::ConcatSquash<T>&) { concat_squash_step(k, t, *x, w); },
-                     [&](nn::Sigmoid) { series::sigmoid_step(k, *x, w.out, w.aux1); },
-                     [&](nn::Tanh) { series::tanh_step(k, *x, w.out, w.aux1); },
-                     [&](nn::Softplus) { series::softplus_step(k, *x, w.out, w.aux1, w.aux2); },
+                     [&](nn::Sigmoid) {
+                       if (!fused(rules::steps::sigmoid{}, w, w.aux1)) series::sigmoid_step(k, *x, w.out, w.aux1);
+                     },
+                     [&](nn::Tanh) {
+                       if (!fused(rules::steps::tanh{}, w, w.aux1)) series::tanh_step(k, *x, w.out, w.aux1);
+                     },
+                     [&](nn::Softplus) {
+                       if (!fused(rules::steps::softplus{}, w, w.aux1, w.aux2))
+                         series::softplus_step(k, *x, w.out, w.aux1, w.aux2);
+                     },
                  },
                  net_->layers[l]);
       x = &w.out;
@@ -245,18 +290,23 @@ class NetworkTaylor {
     return direct;
   }
 
+  static bool fusable_activation(const nn::Layer<T>& layer) {
+    return std::holds_alternative<nn::Sigmoid>(layer) || std::holds_alternative<nn::Tanh>(layer) ||
+           std::holds_alternative<nn::Softplus>(layer);
+  }
+
   // y = (W x + b) ⊙ σ(w_g t + b_g) + w_b t
   void concat_squash_step(int k, TimeSeries<T> t, const SeriesType& x, LayerWork& w) {
     series::linear_step(k, x, w.w, w.ldw, w.b, w.aux1);
     const Index out = w.out.cols();
-    Backend::for_each(out, taylor_detail::GateInputKernel<T>{w.gw, w.gb, w.gate_u.coefficient(k), t.coefficient(k), k == 0});
+    Backend::for_each(out, taylor_detail::GateInputKernel<T>{w.gw, w.gb, w.gate_u.coefficient(k), t, k});
     series::sigmoid_step(k, w.gate_u, w.gate_s, w.gate_e);
     series::product_broadcast_row_step(k, w.aux1, w.gate_s, w.out);
-    if (const T tk = t.coefficient(k); tk != T(0))
-      Backend::add_row(w.out.rows(), out, tk, w.tw, Index(1), w.out.coefficient(k), out);
+    if (t.may_be_nonzero(k)) series::add_time_row<T, Backend>(w.out.rows(), out, t, k, w.tw, Index(1), w.out.coefficient(k), out);
   }
 
   const nn::Sequential<T>* net_;
+  const Clock<T, Backend>* clock_ = nullptr;
   int max_order_;
   Index batch_, dim_;
   std::vector<typename Backend::template Mirror<T>> mirrors_;

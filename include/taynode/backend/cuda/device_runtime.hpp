@@ -100,6 +100,44 @@ struct DeviceRuntime {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync", op);
     check(cudaStreamSynchronize(s), "cudaStreamSynchronize", op);
   }
+  // Pinned staging (cuda::Staging): page-locked host slots, asynchronous copies from and to them
+  // on the stream, an event per slot. A host copy must not enter a graph capture (a replay would
+  // read the slot as it is then), so the asynchronous copies refuse to run while capturing, as the
+  // synchronous ones fail by synchronizing.
+  static void* allocate_pinned(std::size_t bytes, const char* op) {
+    void* p = nullptr;
+    check(cudaMallocHost(&p, bytes), "cudaMallocHost", op);
+    return p;
+  }
+  static void release_pinned(void* p) noexcept { cudaFreeHost(p); }
+  struct Event {
+    cudaEvent_t event = nullptr;
+    bool recorded = false;
+  };
+  static void record_event(Event& e, const char* op) {
+    if (!e.event) check(cudaEventCreateWithFlags(&e.event, cudaEventDisableTiming), "cudaEventCreateWithFlags", op);
+    check(cudaEventRecord(e.event, Context::current().stream()), "cudaEventRecord", op);
+    e.recorded = true;
+  }
+  static void wait_event(Event& e, const char* op) {
+    if (!e.recorded) return;
+    check(cudaEventSynchronize(e.event), "cudaEventSynchronize", op);
+    e.recorded = false;
+  }
+  static void destroy_event(Event& e) noexcept {
+    if (e.event) cudaEventDestroy(e.event);
+    e = {};
+  }
+  static void to_device_async(void* dst, const void* src, std::size_t bytes, const char* op) {
+    const cudaStream_t s = Context::current().stream();
+    not_while_capturing(s, op);
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync", op);
+  }
+  static void to_host_async(void* dst, const void* src, std::size_t bytes, const char* op) {
+    const cudaStream_t s = Context::current().stream();
+    not_while_capturing(s, op);
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync", op);
+  }
   static void device_to_device(void* dst, const void* src, std::size_t bytes, const char* op) {
     if (!bytes) return;
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, Context::current().stream()), "cudaMemcpyAsync",
@@ -107,6 +145,13 @@ struct DeviceRuntime {
   }
   static void synchronize(const char* op) {
     check(cudaStreamSynchronize(Context::current().stream()), "cudaStreamSynchronize", op);
+  }
+
+  static void not_while_capturing(cudaStream_t s, const char* op) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(s, &status), "cudaStreamIsCapturing", op);
+    if (status != cudaStreamCaptureStatusNone)
+      throw Error("cudaMemcpyAsync", "operation not permitted when stream is capturing (a host copy)", op);
   }
 
   template <class Body>

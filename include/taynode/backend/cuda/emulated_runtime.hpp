@@ -46,6 +46,28 @@ struct EmulatedRuntime {
     not_while_capturing("cudaMemcpyAsync", op);
     copy(dst, src, bytes);
   }
+  // Pinned staging (cuda::Staging): host memory; the asynchronous copies complete at once, so an
+  // event is done when recorded (counted, for the tests of the staging ring).
+  static void* allocate_pinned(std::size_t bytes, const char* op) { return allocate(bytes, op); }
+  static void release_pinned(void* p) noexcept { std::free(p); }
+  struct Event {
+    bool recorded = false;
+  };
+  static void record_event(Event& e, const char* op) {
+    not_while_capturing("cudaEventRecord", op);
+    e.recorded = true;
+  }
+  static void wait_event(Event& e, const char* op) {
+    not_while_capturing("cudaEventSynchronize", op);
+    e.recorded = false;
+  }
+  static void destroy_event(Event&) noexcept {}
+  static void to_device_async(void* dst, const void* src, std::size_t bytes, const char* op) {
+    to_device(dst, src, bytes, op);
+  }
+  static void to_host_async(void* dst, const void* src, std::size_t bytes, const char* op) {
+    to_host(dst, src, bytes, op);
+  }
   static void device_to_device(void* dst, const void* src, std::size_t bytes, const char*) {
     run_or_record([=] { copy(dst, src, bytes); });
   }

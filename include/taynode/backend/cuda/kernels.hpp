@@ -76,17 +76,39 @@ struct ColumnSums {
     y[j * incy] += alpha == T(1) ? s : alpha * s;
   }
 };
-// out_i = Σ_j x(i, j)²
+// out_i = Σ_j x(i, j)², one warp per row (launch blocks of 32 × rows_per_block threads; all lanes of
+// a warp share a row): lane l sums the columns l, l + 32, … in order, then the 32 partial sums are
+// combined by a fixed tree (offsets 16, 8, 4, 2, 1; __shfl_down_sync on a device). Deterministic.
+// Off the device (the emulation, which runs the threads one at a time) lane 0 computes the 32
+// partial sums and the same tree itself, so the emulated result has the device's order of additions.
 template <class T>
-struct RowSquaredNorms {
-  Index n;
+struct RowSquaredNormsWarp {
+  static constexpr int lanes = 32;
+  static constexpr unsigned rows_per_block = 8;
+  Index m, n;
   const T* x;
   Index ldx;
   T* out;
-  TAYNODE_HD void operator()(Index i) const {
+  TAYNODE_HD T partial(Index r, Index lane) const {
     T s = T(0);
-    for (Index j = 0; j < n; ++j) s += x[i * ldx + j] * x[i * ldx + j];
-    out[i] = s;
+    for (Index j = lane; j < n; j += lanes) s += x[r * ldx + j] * x[r * ldx + j];
+    return s;
+  }
+  TAYNODE_HD void operator()(const ThreadIndex& t) const {
+    for (Index r = t.global_y(); r < m; r += t.stride_y()) {
+#if defined(__CUDA_ARCH__)
+      T s = partial(r, t.thread_x);
+      for (int offset = lanes / 2; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+      if (t.thread_x == 0) out[r] = s;
+#else
+      if (t.thread_x != 0) continue;
+      T p[lanes];
+      for (int l = 0; l < lanes; ++l) p[l] = partial(r, l);
+      for (int offset = lanes / 2; offset > 0; offset /= 2)
+        for (int l = 0; l < offset; ++l) p[l] += p[l + offset];
+      out[r] = p[0];
+#endif
+    }
   }
 };
 // out_i = Σ_j x(i, j)·v_j
