@@ -14,6 +14,7 @@
 //             the augmented state [z, r2, kin, fro] (r in the error norm, as the reference)
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -40,6 +41,7 @@
 #include <taynode/reg/integrands.hpp>
 #include <taynode/taylor/network_taylor.hpp>
 
+#include "../common/host_head.hpp"
 #include "../common/ranks.hpp"
 
 namespace mnist_example {
@@ -51,6 +53,8 @@ using Mat = taynode::nn::RowMatrix<T>;
 template <class T>
 using Vec = taynode::nn::Vector<T>;
 
+using example_backend::HostHead;
+using example_backend::OnBackend;
 using example_ranks::ranks;
 
 // Dopri5 at the evaluation tolerance from y0 (this rank's rows) with f(t, y, dy) on them: the
@@ -89,6 +93,9 @@ struct Settings {
   std::int64_t max_iterations = 0;  // stop after this many iterations in total (0: no limit)
   // numerics / run
   std::string precision = "double";
+  // cpu (backend::Cpu) or cuda (backend::Cuda: the dynamics' solves, Taylor passes and VJPs on the
+  // GPU; the 10-way head, its loss and SGD on the host; one process)
+  std::string device = "cpu";
   std::uint64_t seed = 0;
   int threads = 1;
   double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
@@ -184,6 +191,11 @@ struct Settings {
     if (precision != "float" && precision != "double")
       throw std::invalid_argument("--precision must be float or double (got '" + precision + "')");
     if (threads < 1) throw std::invalid_argument("--threads must be >= 1");
+    if (device != "cpu" && device != "cuda")
+      throw std::invalid_argument("--device must be cpu or cuda (got '" + device + "')");
+    if (device == "cuda" && ranks().size() > 1)
+      throw std::invalid_argument("--device cuda trains in one process (" + std::to_string(ranks().size()) +
+                                  " MPI ranks started); data-parallel training runs with --device cpu");
     example_ranks::check_rank_options(rank_steps, collective_timeout);
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0");
@@ -241,7 +253,7 @@ inline std::string settings_json(const Settings& s) {
     << ", \"batch\": " << s.batch << ", \"lr_values\": [" << join(s.lr_values, ", ") << "], \"lr_epochs\": ["
     << join(s.lr_epochs, ", ") << "], \"momentum\": " << num(s.momentum)
     << ", \"max_iterations\": " << s.max_iterations << ", \"precision\": \"" << s.precision
-    << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
+    << "\", \"device\": \"" << s.device << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
     << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"rank_steps\": \"" << s.rank_steps << "\"" << ", \"eval\": \"" << s.eval
     << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_control\": \""
     << s.eval_control << "\", \"label\": \"" << json_escape(s.run_label()) << "\"}";
@@ -371,7 +383,11 @@ struct IterationResult {
   double seconds = 0;
 };
 
-template <class T>
+// The training iteration on backend B (backend::Cpu, or backend::Cuda for --device cuda): the
+// dynamics' workspace, its adjoint and the solves on B; the head, its loss, the gradients' sum over
+// ranks and SGD on the host, whose network is the one copy of record (B's copy of the parameters is
+// refreshed before every solve).
+template <class T, class B = taynode::backend::Cpu>
 class Trainer {
  public:
   Trainer(Model<T>& model, const Settings& s, std::int64_t its_per_epoch)
@@ -399,28 +415,41 @@ class Trainer {
     r.batch = y_global.size();
     const auto [first, count] = ranks().shard(x_global.rows());
     if (ranks().size() > 1) rows_ = x_global.middleRows(Index(first), Index(count));
-    const Mat<T>& x = ranks().size() > 1 ? rows_ : x_global;
+    const Mat<T>& x_host = ranks().size() > 1 ? rows_ : x_global;
     const std::span<const int> y = y_global.subspan(first, count);
     // The gradient of the GLOBAL batch's means: this rank's rows weigh count/global.
     const bool with_r = K_ > 0 || rnode_;
     taynode::nn::ClassifierLoss<T> cot{model_.head, y, Index(y_global.size()), with_r ? s_.reg_weight() : 0.0};
-    auto sg = std::visit(
-        [&](auto m, const auto& g) {
-          if (!rnode_) {
-            const taynode::ad::TaylorRegularizer<T> rk{K_, T(s_.taylor_weight())};
-            return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rk, m, options_, g, cot);
-          }
-          // RNODE: fresh Rademacher ε per iteration, a function of (seed, iteration) so that a
-          // resumed run draws the same (as the reference, which splits its key every iteration).
-          std::seed_seq seq{std::uint32_t(s_.seed), std::uint32_t(s_.seed >> 32), std::uint32_t(iteration()), 0x726e6f64u};
-          std::mt19937_64 rng(seq);
-          // Drawn for the global batch, then this rank's rows: the noise of one process.
-          eps_ = taynode::reg::rademacher_noise<T>(rng, x_global.rows(), x_global.cols());
-          if (ranks().size() > 1) eps_ = eps_.middleRows(Index(first), Index(count)).eval();
-          const taynode::ad::RnodeRegularizer<T> rnode{&eps_, T(s_.lambda_kin), T(s_.lambda_fro)};
-          return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rnode, m, options_, g, cot);
-        },
-        method_, g_);
+    ws_.refresh_parameters();  // the host network may have changed (an update, a resume, a broadcast)
+    const auto& x = x_(x_host);
+    auto solve = [&](auto& cotangents) {
+      return std::visit(
+          [&](auto m, const auto& g) {
+            if (!rnode_) {
+              const taynode::ad::TaylorRegularizer<T> rk{K_, T(s_.taylor_weight())};
+              return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rk, m, options_, g, cotangents);
+            }
+            // RNODE: fresh Rademacher ε per iteration, a function of (seed, iteration) so that a
+            // resumed run draws the same (as the reference, which splits its key every iteration).
+            std::seed_seq seq{std::uint32_t(s_.seed), std::uint32_t(s_.seed >> 32), std::uint32_t(iteration()),
+                              0x726e6f64u};
+            std::mt19937_64 rng(seq);
+            // Drawn for the global batch, then this rank's rows: the noise of one process.
+            eps_ = taynode::reg::rademacher_noise<T>(rng, x_global.rows(), x_global.cols());
+            if (ranks().size() > 1) eps_ = eps_.middleRows(Index(first), Index(count)).eval();
+            const taynode::ad::RnodeRegularizer<T, B> rnode{&eps_on_(eps_), T(s_.lambda_kin), T(s_.lambda_fro)};
+            return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rnode, m, options_, g, cotangents);
+          },
+          method_, g_);
+    };
+    auto sg = [&] {
+      if constexpr (taynode::backend::eigen_host<B>) {
+        return solve(cot);
+      } else {
+        HostHead<T, B, taynode::nn::ClassifierLoss<T>> head(cot);
+        return solve(head);
+      }
+    }();
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
     taynode::nn::add_head_gradient(grads, cot.grad);
     ranks().sum(grads);  // one allreduce of every gradient tensor
@@ -453,8 +482,8 @@ class Trainer {
   Model<T>& model_;
   const Settings& s_;
   int K_;
-  taynode::NetworkTaylor<T> ws_;
-  taynode::ad::NetworkAdjoint<T> adj_;
+  taynode::NetworkTaylor<T, B> ws_;
+  taynode::ad::NetworkAdjoint<T, B> adj_;
   taynode::nn::ParameterRefs<T> refs_;
   taynode::nn::SgdMomentum<T> opt_;
   AnyMethod method_;
@@ -463,6 +492,7 @@ class Trainer {
   bool rnode_ = false;
   Mat<T> eps_;
   Mat<T> rows_;  // this rank's rows of the batch (several ranks)
+  OnBackend<B, T> x_, eps_on_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -487,24 +517,79 @@ taynode::SolveOptions<T> eval_options(const Settings& s) {
 }
 
 // NFE of the plain dynamics, Dopri5 at the evaluation tolerance, on the batch x; z1 → out.
-// x: this rank's rows (several ranks: the solve spans all ranks' rows, eval_solve).
-template <class T>
-std::size_t plain_solve(taynode::NetworkTaylor<T>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out,
+// x: this rank's rows (several ranks: the solve spans all ranks' rows, eval_solve). On a device
+// backend the solve runs there from a copy of x, and z1 comes back to the host.
+template <class T, class B>
+std::size_t plain_solve(taynode::NetworkTaylor<T, B>& ws, const Mat<T>& x, const Settings& s, Mat<T>& out,
                         bool across = true) {
-  auto rhs = [&](T t, const Mat<T>& z, Mat<T>& dz) { ws.evaluate(t, z, dz); };
-  auto [z1, nfe] = eval_solve<T>(rhs, x, eval_options<T>(s), across);
-  out = std::move(z1);
+  ws.refresh_parameters();  // B's copy of the parameters takes the host network's (backend::Cpu: nothing)
+  using S = typename B::template Matrix<T>;
+  auto rhs = [&](T t, const S& z, S& dz) { ws.evaluate(t, z, dz); };
+  OnBackend<B, T> on_backend;
+  auto [z1, nfe] = eval_solve<T>(rhs, S(on_backend(x)), eval_options<T>(s), across);
+  if constexpr (taynode::backend::eigen_host<B>)
+    out = std::move(z1);
+  else
+    out = taynode::backend::to_host<B>(z1);
   return nfe;
 }
 
-template <class T>
+// R_2, kinetic and Jacobian-Frobenius integrals of the batch x (this rank's rows; eps: the
+// Hutchinson noise of those rows) by one forward solve of [z, (r2, kin, fro)] with Dopri5 at the
+// evaluation tolerance: one Taylor pass of order 2 (f and z'') and one JVP (J ε) per evaluation.
+// Returns the three sums over the rows.
+template <class T, class B>
+std::array<double, 3> regularizer_integrals(taynode::NetworkTaylor<T, B>& ws, const Mat<T>& x, const Mat<T>& eps,
+                                            const Settings& s, bool across) {
+  const Index n = x.rows(), D = x.cols();
+  std::array<double, 3> sums{};
+  if constexpr (taynode::backend::eigen_host<B>) {
+    using A = taynode::Augmented<Mat<T>, Mat<T>>;
+    Vec<T> r = Vec<T>::Zero(n);
+    auto rhs = [&](T t, const A& st, A& d) {
+      d.z.resize(st.z.rows(), st.z.cols());
+      d.r.resize(st.r.rows(), 3);
+      taynode::reg::taylor_integrand(ws, t, st.z, 2, d.z, r);
+      d.r.col(0) = r;
+      d.r.col(1) = taynode::reg::mean_squares(d.z);
+      d.r.col(2) = taynode::reg::mean_squares(ws.jvp(t, st.z, eps));
+    };
+    const auto [yn, nfe] = eval_solve<T>(rhs, A{x, Mat<T>::Zero(n, 3), true}, eval_options<T>(s), across);
+    (void)nfe;
+    for (int j = 0; j < 3; ++j) sums[std::size_t(j)] = double(yn.r.col(j).sum());
+  } else {
+    // r in B's memory as 3 × n (each integral's rows contiguous, as the backend's outputs are).
+    using S = typename B::template Matrix<T>;
+    using A = taynode::Augmented<S, S>;
+    using View = taynode::backend::MatrixView<T>;
+    const S eps_d = taynode::backend::to_backend<B>(eps);
+    auto rhs = [&](T t, const A& st, A& d) {
+      d.z.resize(n, D);
+      d.r.resize(3, n);
+      taynode::reg::taylor_integrand(ws, t, st.z, 2, d.z, View(d.r.data(), n, 1));
+      taynode::reg::row_mean_squares<B>(n, D, d.z.data(), d.r.data() + n);
+      const auto jv = ws.jvp(t, st.z, eps_d);
+      taynode::reg::row_mean_squares<B>(n, D, jv.data(), d.r.data() + 2 * n);
+    };
+    S r0(3, n);
+    B::fill(r0.size(), T(0), r0.data());
+    const auto [yn, nfe] = eval_solve<T>(rhs, A{taynode::backend::to_backend<B>(x), std::move(r0), true},
+                                         eval_options<T>(s), across);
+    (void)nfe;
+    const Mat<T> r = taynode::backend::to_host<B>(yn.r);
+    for (int j = 0; j < 3; ++j) sums[std::size_t(j)] = double(r.row(j).sum());
+  }
+  return sums;
+}
+
+template <class T, class B = taynode::backend::Cpu>
 EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, const std::string& split) {
   const auto start = std::chrono::steady_clock::now();
   EvalResult e;
   e.split = split;
   e.examples = data.size();
   if (data.size() == 0) throw std::invalid_argument("evaluate: empty data set");
-  std::unique_ptr<taynode::NetworkTaylor<T>> ws;
+  std::unique_ptr<taynode::NetworkTaylor<T, B>> ws;
   std::mt19937_64 rng(s.seed ^ 0x9e3779b97f4a7c15ull);
   double loss = 0, r2 = 0, kin = 0, fro = 0;
   std::size_t correct = 0, batches = 0, nfe = 0;
@@ -518,7 +603,7 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
     const auto part = example_ranks::part_of(n_global);
     const std::size_t first = part.first, n = part.count;
     gather(data, idx, b0 + first, n, x, y);
-    if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T>>(model.dynamics, 2, Index(n));
+    if (!ws || ws->batch() != Index(n)) ws = std::make_unique<taynode::NetworkTaylor<T, B>>(model.dynamics, 2, Index(n));
     nfe += plain_solve(*ws, x, s, z1, part.split);
     ++batches;
     const auto fwd = taynode::nn::classifier_forward(model.head, z1, y);
@@ -527,29 +612,15 @@ EvalResult evaluate(Model<T>& model, const Dataset<T>& data, const Settings& s, 
       correct += fwd.correct;
     }
     if (s.eval_reg_metrics) {
-      // [z, (r2, kin, fro)]: one Taylor pass of order 2 (f and z'') and one JVP (J ε) per evaluation.
-      using A = taynode::Augmented<Mat<T>, Mat<T>>;
       // Drawn for the whole evaluation batch, then this rank's rows: the noise of one process.
       const Mat<T> eps = taynode::reg::rademacher_noise<T>(rng, Index(n_global), x.cols())
                              .middleRows(Index(first), Index(n))
                              .eval();
-      Vec<T> r = Vec<T>::Zero(Index(n));
-      auto rhs = [&](T t, const A& st, A& d) {
-        d.z.resize(st.z.rows(), st.z.cols());
-        d.r.resize(st.r.rows(), 3);
-        taynode::reg::taylor_integrand(*ws, t, st.z, 2, d.z, r);
-        d.r.col(0) = r;
-        d.r.col(1) = taynode::reg::mean_squares(d.z);
-        d.r.col(2) = taynode::reg::mean_squares(ws->jvp(t, st.z, eps));
-      };
-      const auto [yn, reg_nfe] =
-          eval_solve<T>(rhs, A{x, Mat<T>::Zero(Index(n), 3), true}, eval_options<T>(s), part.split);
-      (void)reg_nfe;
+      const auto sums = regularizer_integrals(*ws, x, eps, s, part.split);
       if (!part.counted) continue;
-      const Mat<T>& rr = yn.r;
-      r2 += double(rr.col(0).sum());
-      kin += double(rr.col(1).sum());
-      fro += double(rr.col(2).sum());
+      r2 += sums[0];
+      kin += sums[1];
+      fro += sums[2];
     }
   }
   double sums[5] = {loss, double(correct), r2, kin, fro};

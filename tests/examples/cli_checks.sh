@@ -51,6 +51,7 @@ mnist_options() {
   check "--lam nan is rejected" run_fails 'lam' "${nodata[@]}" --reg r2 --lam nan
   check "--batch larger than --subset is rejected before loading" run_fails 'batch 300 exceeds --subset 200' \
     "${nodata[@]}" --subset 200 --batch 300
+  check "--device tpu is rejected" run_fails "device must be cpu or cuda \\(got 'tpu'\\)" "${nodata[@]}" --device tpu
   check "a failed run leaves no output folder" test ! -e "$tmp/out"
   # A constant learning rate: one value, no boundaries (it used to fail: "1 values, 3 boundaries").
   smoke_data
@@ -63,6 +64,18 @@ mnist_options() {
   check "--epochs 0 --resume names only the files it wrote" \
     grep -q 'wrote .*{settings.json,eval.csv,results.json}' <<<"$out"
   check "... and wrote no training log" test ! -e "$tmp/eval/train_log.csv"
+  # --device cuda: trains where a GPU is; elsewhere (this CI: no driver) fails naming the CUDA call
+  # or the missing CUDA build, before writing anything.
+  local status
+  out="$("$bin" --data "$tmp/data" --out "$tmp/cuda" "${mnist_quick[@]}" --max-iterations 1 --device cuda 2>&1)"
+  status=$?
+  if ((status == 0)); then
+    check "--device cuda trains on the GPU in float" grep -q 'parameters, float' <<<"$out"
+  else
+    check "--device cuda without a GPU fails with a clear message" \
+      grep -Eq 'mnist: error: (taynode::cuda: cudaMalloc failed|--device cuda: this mnist was built without CUDA)' <<<"$out"
+    check "... and leaves no output folder" test ! -e "$tmp/cuda"
+  fi
 }
 
 mnist_diverging_run() {
@@ -94,6 +107,17 @@ toy_options() {
   check "an unwritable --out fails" test $? -ne 0
   check "... before training (no result table)" \
     bash -c "! grep -q 'fit RMSE' <<<'$out' && grep -q 'cannot create' <<<'$out'"
+  check "--device tpu is rejected" run_fails 'device' --device tpu --out "$tmp/toy" --iterations 20
+  # --device cuda: trains where a GPU is; elsewhere fails naming the CUDA call (or the missing CUDA
+  # build) and leaves no output folder.
+  out="$("$bin" --device cuda --out "$tmp/toy_cuda" --iterations 20 2>&1)"
+  if (($? != 0)); then
+    check "--device cuda without a GPU fails with a clear message" \
+      grep -Eq 'toy: error: (taynode::cuda: cudaMalloc failed|--device cuda: this toy was built without CUDA)' <<<"$out"
+    check "... and leaves no output folder" test ! -e "$tmp/toy_cuda"
+  else
+    check "--device cuda trains on the GPU" grep -q 'fit RMSE' <<<"$out"
+  fi
 }
 
 miniboone_options() {

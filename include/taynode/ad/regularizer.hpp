@@ -69,6 +69,17 @@ struct TaylorRegularizer {
   }
 };
 
+namespace detail {
+// r = λ_K·r + λ_B·frobenius. At namespace scope: nvcc does not launch kernels of private nested types.
+template <class T>
+struct WeightedSumKernel {
+  T wk, wf;
+  const T* fro;
+  T* r;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { r[i] = wk * r[i] + wf * fro[i]; }
+};
+}  // namespace detail
+
 template <class T, class Backend = backend::Cpu>
 struct RnodeRegularizer {
   const typename Backend::template Matrix<T>* eps = nullptr;  // batch × D, held fixed during the solve
@@ -103,13 +114,7 @@ struct RnodeRegularizer {
   }
 
  private:
-  // r = λ_K·r + λ_B·frobenius
-  struct WeightedSumKernel {
-    T wk, wf;
-    const T* fro;
-    T* r;
-    TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { r[i] = wk * r[i] + wf * fro[i]; }
-  };
+  using WeightedSumKernel = detail::WeightedSumKernel<T>;
   const typename Backend::template Matrix<T>& noise(const NetworkTaylor<T, Backend>& ws) const {
     if (!eps || eps->rows() != ws.batch() || eps->cols() != ws.dim())
       throw std::invalid_argument("taynode::ad::RnodeRegularizer: eps must be batch × dim of the workspace");

@@ -173,7 +173,9 @@ std::string layout_difference(const A& file, const B& target) {
     if (file.name(i) != target.name(i))
       return "tensor " + std::to_string(i) + " is '" + file.name(i) + "' in the file, '" + target.name(i) +
              "' in the target";
-    const auto &f = file.value(i), &t = target.value(i);
+    // Two declarations: one `auto` declarator list needs one deduced type (nvcc insists).
+    const auto& f = file.value(i);
+    const auto& t = target.value(i);
     if (f.rows() != t.rows() || f.cols() != t.cols())
       return "tensor '" + file.name(i) + "' is " + shape_text(f.rows(), f.cols()) + " in the file, " +
              shape_text(t.rows(), t.cols()) + " in the target";
