@@ -1,6 +1,6 @@
 // bench_cuda_cpu: the figures of bench_cuda_gpu (figures.hpp) on backend::Cpu, one thread, compiled
 // by g++ at -O3 -march=x86-64-v3: the reference of each ratio in benchmarks/RESULTS.md. Forward
-// figures at B = 100 (K = 1..6) and 1000 (K ≤ 3), the Dopri5 solve and the training steps at B = 100.
+// figures at B = 100 (K = 1..6) and 1000 (K ≤ 3), the Dopri5 and RK4-grid solves and the training steps at B = 100.
 // Usage: bench_cuda_cpu [--quick]   (--quick: B = 100 only)
 #include "figures.hpp"
 
@@ -12,6 +12,7 @@ void for_type(bool quick) {
   forward_figures<backend::Cpu, T>(100, 6);
   if (!quick) forward_figures<backend::Cpu, T>(1000, 3);
   solve_figure<backend::Cpu, T>(100);
+  grid_solve_figure<backend::Cpu, T>(100);
   training_figures<backend::Cpu, T>(100);
 }
 }  // namespace

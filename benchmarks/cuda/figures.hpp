@@ -166,6 +166,49 @@ void solve_figure(Index batch) {
   }
 }
 
+// The plain solve on the RK4 grid of 4 steps over [0, 1] (the training solves' forward), directly.
+template <class B, class T>
+void grid_solve_figure(Index batch) {
+  const char *b = backend_name<B>(), *t = type_name<T>();
+  using M = typename B::template Matrix<T>;
+  Setup<B, T> s(batch);
+  auto f = [&](T time, const M& y, M& dy) { s.ws.evaluate(time, y, dy); };
+  SolveOptions<T> o;
+  o.fixed_steps = 4;
+  const std::vector<T> times{T(0), T(1)};
+  report({"rk4_solve", b, t, "4 steps", batch, 1e6 * median_seconds<B>([&] { solve(f, s.z0, times, RK4{}, o); }), 16});
+}
+
+// The same solve as four replays of ONE captured RK4 step whose kernels read the time from a Clock
+// (series/clock.hpp) that the step advances: a graph of a step, not of the whole solve.
+template <class B, class T>
+void step_graph_figure(Index batch) {
+  const char *b = backend_name<B>(), *t = type_name<T>();
+  using M = typename B::template Matrix<T>;
+  Setup<B, T> s(batch);
+  Clock<T, B> clock(T(0));
+  s.ws.use_clock(&clock);
+  auto f = [&](T time, const M& y, M& dy) { s.ws.evaluate(time, y, dy); };
+  M y = s.z0;
+  RungeKuttaStepper<RK4, M> stepper;
+  stepper.init(y);
+  const T h = T(0.25);
+  typename B::Graph g([&] {
+    const T t0 = clock.host_time();
+    f(t0, y, stepper.stage0());
+    stepper.step(f, t0, y, h);
+    B::copy(y.size(), stepper.y1().data(), y.data());
+    clock.advance(h);
+  });
+  auto solve4 = [&] {
+    clock.set(T(0));
+    B::copy(y.size(), s.z0.data(), y.data());
+    for (int i = 0; i < 4; ++i) g.replay();
+  };
+  report({"rk4_solve", b, t, "4 steps, step graph (" + std::to_string(g.operations()) + " nodes)", batch,
+          1e6 * median_seconds<B>(solve4), 16});
+}
+
 // ½·mean ||z1 − y||² (+ λ·mean R_K through the integrand): z̄1 = (z1 − y)/B, r̄1 = 1/B; on a
 // device backend by backend operations only (no host copy: capturable in a graph).
 template <class B, class T>

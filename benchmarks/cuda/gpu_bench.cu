@@ -34,6 +34,8 @@ void device_figures(bool quick) {
     forward_figures<Cuda, T>(batch, 6);
     graph_figures<Cuda, T>(batch, 6);
     solve_figure<Cuda, T>(batch);
+    grid_solve_figure<Cuda, T>(batch);
+    step_graph_figure<Cuda, T>(batch);
   }
   training_figures<Cuda, T>(100);
   device_training_figures<Cuda, T>(100);
