@@ -7,8 +7,9 @@
 // launches.
 //
 // What replays is what was captured: the kernels, GEMMs and device copies with their arguments
-// frozen — pointers, sizes and by-value scalars such as the time t of an evaluation. The host code
-// does not run again. So the captured code
+// frozen — pointers, sizes and by-value scalars such as the time t of an evaluation (a workspace on
+// a Clock, series/clock.hpp, reads t from device memory instead, so a replay runs at the clock's
+// time). The host code does not run again. So the captured code
 //   * must not synchronize or copy to or from the host (download, sum, an upload from host memory,
 //     synchronize): the capture fails with a cuda::Error naming the call, and nothing is kept;
 //   * reads its inputs from, and writes its results to, the same buffers at every replay: refill
