@@ -526,7 +526,7 @@ std::size_t plain_solve(taynode::NetworkTaylor<T, B>& ws, const Mat<T>& x, const
   using S = typename B::template Matrix<T>;
   auto rhs = [&](T t, const S& z, S& dz) { ws.evaluate(t, z, dz); };
   OnBackend<B, T> on_backend;
-  auto [z1, nfe] = eval_solve<T>(rhs, S(on_backend(x)), eval_options<T>(s), across);
+  auto [z1, nfe] = eval_solve<T>(rhs, on_backend(x), eval_options<T>(s), across);
   if constexpr (taynode::backend::eigen_host<B>)
     out = std::move(z1);
   else

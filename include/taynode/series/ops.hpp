@@ -166,26 +166,13 @@ void add_time_row(Index m, Index n, TimeSeries<T> t, int k, const T* v, Index in
     B::for_each_2d(m, n, AddBiasTimeKernel<T>{c, ldc, nullptr, v, incv, T(1), t, k});
 }
 
-// Element i = r·cols + j of u_k (a ConcatLinear layer's GEMM output, coefficient k) += b_j (when b
-// is set: k = 0) + t_k·w_t(j) (when with_time): the rest of that layer's coefficient, done by the
-// kernel of the activation that reads it (apply_rule_after), as AddBiasTimeKernel's α = 1 case.
+// Element i = r·cols + j of u_k (a ConcatLinear layer's GEMM output, coefficient k, row-major with
+// `cols` columns) completed by AddBiasTimeKernel (α = 1; b set for k = 0 only): the rest of that
+// layer's coefficient, done by the kernel of the activation that reads it (apply_rule_after).
 template <class T>
 struct BiasTimeInput {
-  T* uk;
-  Index cols;
-  const T* b;
-  const T* w_t;
-  Index ldw;
-  TimeSeries<T> t;
-  int k;
-  bool with_time;
-  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const {
-    const Index j = i % cols;
-    T v = uk[i];
-    if (b) v = v + b[j];
-    if (with_time) v = v + t.coefficient(k) * w_t[j * ldw];
-    uk[i] = v;
-  }
+  AddBiasTimeKernel<T> add;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { add(i / add.ldc, i % add.ldc); }
 };
 
 // y = [t, x] Wᵀ + b with the time column first, without forming [t, x]: W = [w_t | W_x] (out × (in+1)),

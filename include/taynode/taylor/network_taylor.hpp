@@ -248,8 +248,8 @@ class NetworkTaylor {
             fusable_activation(net_->layers[l + 1]) && ((k == 0 && w.b) || t.may_be_nonzero(k))) {
           series::linear_coefficient(k, *x, w.w + 1, w.ldw, static_cast<const T*>(nullptr), w.out.cols(), T(1),
                                      w.out.coefficient(k), w.out.cols());
-          pending = series::BiasTimeInput<T>{w.out.coefficient(k), w.out.cols(), k == 0 ? w.b : nullptr, w.w, w.ldw,
-                                             t, k, t.may_be_nonzero(k)};
+          pending = series::BiasTimeInput<T>{
+              {w.out.coefficient(k), w.out.cols(), k == 0 ? w.b : nullptr, w.w, w.ldw, T(1), t, k}};
           x = &w.out;
           continue;
         }
