@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
   app.add_option("--device", s.device,
                  "cpu, or cuda: the dynamics' solves, Taylor passes and VJPs on the GPU (backend::Cuda), the head "
                  "and SGD on the host");
+  app.add_flag("--graph", s.graph,
+               "with --device cuda, a fixed grid and backprop: the whole iteration on the GPU (head and SGD too), "
+               "captured once as a CUDA graph and replayed");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
   app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
   example_ranks::add_rank_options(app, s.rank_steps, s.collective_timeout);

@@ -23,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <numeric>
 #include <random>
 #include <span>
@@ -37,6 +38,7 @@
 #include <taynode/ad/solve_gradient.hpp>
 #include <taynode/data/mnist.hpp>
 #include <taynode/nn.hpp>
+#include <taynode/nn/classifier_on_backend.hpp>
 #include <taynode/ode.hpp>
 #include <taynode/reg/integrands.hpp>
 #include <taynode/taylor/network_taylor.hpp>
@@ -96,6 +98,10 @@ struct Settings {
   // cpu (backend::Cpu) or cuda (backend::Cuda: the dynamics' solves, Taylor passes and VJPs on the
   // GPU; the 10-way head, its loss and SGD on the host; one process)
   std::string device = "cpu";
+  // With cuda, a fixed grid and backprop: the whole iteration on the device (the head by
+  // nn::ClassifierLossOnBackend, SGD on the device's parameters), captured once as a graph and
+  // replayed; the host reads three numbers per iteration (Trainer, "resident iterations").
+  bool graph = false;
   std::uint64_t seed = 0;
   int threads = 1;
   double collective_timeout = 600;  // seconds a rank waits in one collective under mpirun (0: no limit)
@@ -196,6 +202,9 @@ struct Settings {
     if (device == "cuda" && ranks().size() > 1)
       throw std::invalid_argument("--device cuda trains in one process (" + std::to_string(ranks().size()) +
                                   " MPI ranks started); data-parallel training runs with --device cpu");
+    if (graph && (device != "cuda" || adaptive() || gradient != "backprop" || reg == "rnode"))
+      throw std::invalid_argument(
+          "--graph needs --device cuda, a fixed grid (--steps N), --gradient backprop and --reg none or r2..r6");
     example_ranks::check_rank_options(rank_steps, collective_timeout);
     if (log_every < 1) throw std::invalid_argument("--log-every must be >= 1");
     if (monitor_every < 0) throw std::invalid_argument("--monitor-every must be >= 0");
@@ -253,7 +262,7 @@ inline std::string settings_json(const Settings& s) {
     << ", \"batch\": " << s.batch << ", \"lr_values\": [" << join(s.lr_values, ", ") << "], \"lr_epochs\": ["
     << join(s.lr_epochs, ", ") << "], \"momentum\": " << num(s.momentum)
     << ", \"max_iterations\": " << s.max_iterations << ", \"precision\": \"" << s.precision
-    << "\", \"device\": \"" << s.device << "\", \"seed\": " << s.seed << ", \"threads\": " << s.threads
+    << "\", \"device\": \"" << s.device << "\", \"graph\": " << (s.graph ? "true" : "false") << ", \"seed\": " << s.seed << ", \"threads\": " << s.threads
     << ", \"collective_timeout\": " << num(s.collective_timeout) << ", \"rank_steps\": \"" << s.rank_steps << "\"" << ", \"eval\": \"" << s.eval
     << "\", \"eval_batch\": " << s.eval_batch << ", \"eval_tol\": " << num(s.eval_tol) << ", \"eval_control\": \""
     << s.eval_control << "\", \"label\": \"" << json_escape(s.run_label()) << "\"}";
@@ -383,10 +392,32 @@ struct IterationResult {
   double seconds = 0;
 };
 
+// Whether B can capture and replay its calls (backend::Cuda and its emulation).
+template <class B>
+concept GraphBackend = requires { typename B::Graph; };
+
+// --graph: the iteration with everything in B's memory — the dynamics' parameters (the workspace's
+// copies), the head (nn::ClassifierLossOnBackend), their gradients, SGD's velocities, the batch —
+// captured once as a graph and replayed. A graph freezes the learning rate it was captured with,
+// so a new rate (the schedule's next epoch) runs one iteration directly and captures again.
+template <class T, class B>
+struct ResidentIteration {
+  taynode::nn::ClassifierLossOnBackend<T, B> head;
+  taynode::nn::ParameterViews<T, B> params, grads;  // dynamics then head, the names of Model::refs
+  taynode::nn::SgdMomentum<T, B> opt;
+  typename B::template Matrix<T> x;
+  std::optional<typename B::Graph> graph;
+  double graph_lr = 0;
+  std::size_t nfe_forward = 0, nfe_backward = 0;  // of the fixed grid: the same every iteration
+  bool host_stale = false;                          // the host's parameters lag B's
+};
+
 // The training iteration on backend B (backend::Cpu, or backend::Cuda for --device cuda): the
 // dynamics' workspace, its adjoint and the solves on B; the head, its loss, the gradients' sum over
 // ranks and SGD on the host, whose network is the one copy of record (B's copy of the parameters is
-// refreshed before every solve).
+// refreshed before every solve). With --graph (device backends) B's copies are the record instead
+// and sync_host() brings the host's network and optimizer up to date (before a checkpoint, a
+// monitor solve, the evaluation).
 template <class T, class B = taynode::backend::Cpu>
 class Trainer {
  public:
@@ -410,6 +441,8 @@ class Trainer {
 
   // One iteration on the global batch (x, y): this rank's rows, gradients summed over ranks.
   IterationResult step(const Mat<T>& x_global, std::span<const int> y_global) {
+    if constexpr (GraphBackend<B>)
+      if (s_.graph) return resident_step(x_global, y_global);
     const auto start = std::chrono::steady_clock::now();
     IterationResult r;
     r.batch = y_global.size();
@@ -478,7 +511,123 @@ class Trainer {
   std::int64_t iteration() const { return opt_.state().step; }
   double learning_rate() const { return opt_.learning_rate(); }
 
+  // --graph: the host's network and optimizer state take B's (a no-op otherwise, and when nothing
+  // changed since the last call). Throws if an update made a parameter non-finite.
+  void sync_host() {
+    if constexpr (GraphBackend<B>) {
+      if (!resident_ || !resident_->host_stale) return;
+      auto& R = *resident_;
+      copy_by_name(R.params.download(), refs_);
+      taynode::nn::ParameterSet<T> velocity = R.opt.state().slots.at(0).download();
+      opt_.state().slots.assign(1, std::move(velocity));
+      R.host_stale = false;
+      if (const auto where = taynode::nn::first_non_finite(refs_); !where.empty())
+        throw std::runtime_error("the parameters are non-finite after iteration " + std::to_string(iteration()) +
+                                 " (" + where + "); the last checkpoint is kept");
+    }
+  }
+
  private:
+  template <class Set>
+  static void copy_by_name(const Set& from, taynode::nn::ParameterRefs<T>& to) {
+    for (std::size_t i = 0; i < to.size(); ++i) {
+      const std::size_t j = from.find(to.name(i));
+      if (j == Set::npos) throw std::logic_error("mnist: no device copy of parameter " + to.name(i));
+      to.value(i) = from.value(j);
+    }
+  }
+
+  // The --graph iteration (ResidentIteration): the batch and labels uploaded, the captured
+  // iteration replayed, three totals downloaded.
+  IterationResult resident_step(const Mat<T>& x, std::span<const int> y) {
+    const auto start = std::chrono::steady_clock::now();
+    auto& R = resident();
+    B::upload(x.size(), x.data(), R.x.data());
+    R.head.set_labels(y);
+    const double lr = opt_.learning_rate();
+    if (R.graph && R.graph_lr == lr) {
+      R.graph->replay();
+    } else {
+      R.graph.reset();
+      auto state = std::move(R.opt.state());
+      R.opt = taynode::nn::SgdMomentum<T, B>(taynode::nn::constant(lr), s_.momentum);
+      R.opt.state() = std::move(state);
+      auto iterate = [&] {
+        const taynode::ad::TaylorRegularizer<T> rk{K_, T(s_.taylor_weight())};
+        taynode::ad::Backprop g = std::get<taynode::ad::Backprop>(g_);
+        g.theta_bar_to_host = false;
+        const auto sg = std::visit(
+            [&](auto m) { return taynode::ad::solve_gradient(ws_, adj_, R.x, T(0), T(1), rk, m, options_, g, R.head); },
+            method_);
+        R.opt.step(R.params, R.grads);
+        R.nfe_forward = sg.nfe_forward;
+        R.nfe_backward = sg.nfe_backward;
+      };
+      iterate();  // directly: the pool's blocks are warm before the capture
+      R.graph.emplace(iterate);
+      R.graph_lr = lr;
+    }
+    const auto totals = R.head.totals();  // waits for the iteration
+    R.host_stale = true;
+    ++opt_.state().step;
+    IterationResult r;
+    r.batch = y.size();
+    r.loss = totals.loss;
+    r.reg = K_ > 0 ? totals.reg : 0.0;
+    r.correct = totals.correct;
+    r.total = r.loss + s_.reg_weight() * r.reg;
+    r.nfe_forward = R.nfe_forward;
+    r.nfe_backward = R.nfe_backward;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+  }
+
+  // Made on the first --graph iteration, from the host's network and optimizer state (a resume's).
+  ResidentIteration<T, B>& resident()
+    requires GraphBackend<B>
+  {
+    if (!resident_) {
+      ws_.refresh_parameters();
+      const Index rows = Index(s_.batch);
+      auto params = ws_.backend_parameters();
+      auto grads = adj_.backend_gradient();
+      resident_.reset(new ResidentIteration<T, B>{
+          taynode::nn::ClassifierLossOnBackend<T, B>(model_.head, rows, rows, K_ > 0 ? s_.reg_weight() : 0.0),
+          {}, {}, taynode::nn::SgdMomentum<T, B>(taynode::nn::constant(opt_.learning_rate()), s_.momentum),
+          typename B::template Matrix<T>(rows, model_.head.in()), std::nullopt, 0.0, 0, 0, false});
+      auto& R = *resident_;
+      auto append = [](auto& to, auto& from) {
+        for (std::size_t i = 0; i < from.size(); ++i)
+          to.add(from.name(i), from.value(i).data(), from.value(i).rows(), from.value(i).cols());
+      };
+      append(R.params, params);
+      append(R.grads, grads);
+      auto head_params = R.head.parameters();
+      auto head_grads = R.head.gradient();
+      append(R.params, head_params);
+      append(R.grads, head_grads);
+      using Slots = taynode::nn::ParameterBuffers<T, B>;
+      R.opt.state().step = opt_.state().step;
+      if (opt_.state().slots.empty()) {
+        R.opt.state().slots.assign(1, Slots::zeros_like(R.params));
+      } else {  // a resume: the checkpoint's velocities, in the device's order of tensors
+        Slots v;
+        const auto& host = opt_.state().slots.at(0);
+        for (std::size_t i = 0; i < R.params.size(); ++i) {
+          const std::size_t j = host.find(R.params.name(i));
+          if (j == taynode::nn::ParameterSet<T>::npos)
+            throw std::invalid_argument("mnist: the checkpoint has no velocity for " + R.params.name(i));
+          const Mat<T> value = host.value(j);
+          auto& t = v.add(R.params.name(i), value.rows(), value.cols());
+          B::upload(value.size(), value.data(), t.data());
+        }
+        R.opt.state().slots.assign(1, std::move(v));
+      }
+    }
+    return *resident_;
+  }
+
+
   Model<T>& model_;
   const Settings& s_;
   int K_;
@@ -493,6 +642,7 @@ class Trainer {
   Mat<T> eps_;
   Mat<T> rows_;  // this rank's rows of the batch (several ranks)
   OnBackend<B, T> x_, eps_on_;
+  std::conditional_t<GraphBackend<B>, std::unique_ptr<ResidentIteration<T, B>>, char> resident_{};
 };
 
 // ---------------------------------------------------------------------------------------------

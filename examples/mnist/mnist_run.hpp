@@ -153,6 +153,7 @@ int run(const Settings& s) {
       }
       const bool monitor = s.monitor_every > 0 ? it % s.monitor_every == 0 : it % its_per_epoch == 0;
       if (monitor || it == total_its) {
+        trainer.sync_host();  // --graph: the device's parameters are the record
         const std::size_t nfe = plain_solve(monitor_ws, monitor_x, s, z1);
         mon_csv << it << "," << num(double(it) / double(its_per_epoch)) << "," << num(monitor_window.error()) << ","
                 << nfe << ",\"" << s.run_label() << "\"\n"
@@ -160,10 +161,13 @@ int run(const Settings& s) {
         monitor_window = Window{};
       }
       const bool save = s.checkpoint_every > 0 ? it % s.checkpoint_every == 0 : it % its_per_epoch == 0;
-      if (leader && !ckpt.empty() && (save || it == total_its))
+      if (leader && !ckpt.empty() && (save || it == total_its)) {
+        trainer.sync_host();
         taynode::nn::save_checkpoint(ckpt, trainer.parameters(), &trainer.optimizer().state());
+      }
     }
   }
+  trainer.sync_host();
   const double train_seconds = std::accumulate(times.begin(), times.end(), 0.0);
   const double med_ms = 1e3 * median(times);
   print_training_summary(it - first_it, first_it, med_ms, all.mean(all.nfe_f), all.mean(all.nfe_b), train_seconds);

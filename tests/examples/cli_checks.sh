@@ -52,6 +52,9 @@ mnist_options() {
   check "--batch larger than --subset is rejected before loading" run_fails 'batch 300 exceeds --subset 200' \
     "${nodata[@]}" --subset 200 --batch 300
   check "--device tpu is rejected" run_fails "device must be cpu or cuda \\(got 'tpu'\\)" "${nodata[@]}" --device tpu
+  check "--graph without --device cuda is rejected" run_fails 'graph needs --device cuda' "${nodata[@]}" --graph
+  check "--graph with an adaptive solver is rejected" run_fails 'graph needs' "${nodata[@]}" --device cuda --graph \
+    --solver dopri5 --steps 0
   check "a failed run leaves no output folder" test ! -e "$tmp/out"
   # A constant learning rate: one value, no boundaries (it used to fail: "1 values, 3 boundaries").
   smoke_data
