@@ -67,12 +67,12 @@ def main(path):
     r3 = ours.get(("training_step", "float", 100, "RK4x4 | R3 | backprop"))
     if none and r3 and "us" in none and "us" in r3:
         print(f"  R3 / unregularized (RK4x4)     {r3['us'] / none['us']:.2f}  limit 1.8")
-    # examples/mnist --device cuda (scripts/gpu-check step 4b): the median iteration, and the paper's
-    # 160 epochs x 600 iterations at that rate (limit: 5 minutes, evaluations not included).
+    # examples/mnist --device cuda [--graph] (scripts/gpu-check step 4b): the median iteration, and
+    # the paper's 160 epochs x 600 iterations at that rate (limit: 5 minutes, evaluations not included).
     for r in examples:
-        print(f"  mnist example, {r['device']:4} {r['reg']:4} {r['precision']}, batch {r['batch']}, {r['solver']}: "
+        print(f"  mnist example, {r['device']:10} {r['reg']:4} {r['precision']}, batch {r['batch']}, {r['solver']}: "
               f"{r['ms']:.2f} ms/iteration, 160 epochs ~ {r['projected_160_epochs_minutes']:.1f} min"
-              + ("  limit 5" if r["device"] == "cuda" else ""))
+              + ("  limit 5" if r["device"].startswith("cuda") else ""))
 
 
 if __name__ == "__main__":

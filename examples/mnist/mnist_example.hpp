@@ -511,6 +511,13 @@ class Trainer {
   std::int64_t iteration() const { return opt_.state().step; }
   double learning_rate() const { return opt_.learning_rate(); }
 
+  // --graph: the operations of the captured iteration (0 before the first iteration, or without --graph).
+  std::size_t graph_operations() const {
+    if constexpr (GraphBackend<B>)
+      return resident_ && resident_->graph ? resident_->graph->operations() : 0;
+    else
+      return 0;
+  }
   // --graph: the host's network and optimizer state take B's (a no-op otherwise, and when nothing
   // changed since the last call). Throws if an update made a parameter non-finite.
   void sync_host() {

@@ -76,8 +76,10 @@ void compare_training(const Dataset<double>& data, Settings s, const std::string
   auto& va = cpu.optimizer().state().slots.at(0);
   auto& vb = emu.optimizer().state().slots.at(0);
   const double dv = parameter_difference(va, vb);
-  std::printf("%s: losses within %.2e, parameters within %.2e, velocities within %.2e\n", what.c_str(), worst_loss,
-              dp, dv);
+  std::printf("%s: losses within %.2e, parameters within %.2e, velocities within %.2e", what.c_str(), worst_loss, dp,
+              dv);
+  if (s.graph) std::printf(" (graph of the iteration: %zu operations)", emu.graph_operations());
+  std::printf("\n");
   check(worst_loss < 1e-10, what + ": losses and R on CudaEmulated equal backend::Cpu's within 1e-10");
   check(dp < 1e-10, what + ": parameters after the iterations within 1e-10");
   check(dv < 1e-10 && va.name(0) == vb.name(0) && va.size() == vb.size(), what + ": SGD's velocities within 1e-10");
