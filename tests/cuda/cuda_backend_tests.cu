@@ -2,7 +2,8 @@
 // latent ODE, FFJORD/ConcatSquash), K = 0..6, float and double; a Dopri5 solve; solve_gradient on
 // the three dynamics, float and double (R_2 and the gradients: backprop on an RK4 grid, the adjoint
 // with Dopri5 in double and on the grid in float); graph capture and replay, also of a whole
-// training step with θ̄ and the optimizer on the device. Within 1e-12 relative to the
+// training step with θ̄ and the optimizer on the device; the MNIST head on the device
+// (nn::ClassifierLossOnBackend) against nn::ClassifierLoss, replayed from a graph. Within 1e-12 relative to the
 // largest entry in double and 1e-5 in float (GEMM and reduction orders and the device libm differ
 // from the host's). Exit code 77 (ctest: skipped) when there is no usable device. The same code
 // runs on the host emulation in tests/backend/test_cuda_emulated.cpp; this TU also proves that
@@ -17,6 +18,7 @@
 #include "taynode/ad.hpp"
 #include "taynode/cuda.hpp"
 #include "taynode/nn.hpp"
+#include "taynode/nn/classifier_on_backend.hpp"
 #include "taynode/ode.hpp"
 #include "taynode/ode/backend_vector_space.hpp"
 #include "taynode/taylor/network_taylor.hpp"
@@ -304,6 +306,62 @@ void device_training_step() {
                  want.value(i).size());
 }
 
+// The MNIST head in device memory (nn::ClassifierLossOnBackend) against nn::ClassifierLoss on the
+// host: loss, R's mean, correct count, z̄1, r̄1, W̄, b̄, replayed from a graph on new labels.
+template <class T>
+void classifier_on_device() {
+  std::mt19937_64 rng(41);
+  const Index batch = 37, D = 50, C = 10;
+  nn::Linear<T> head = nn::make_classifier_head<T>(D, C, rng);
+  const Host<T> z = random_state<T>(batch, D, 42), z2 = random_state<T>(batch, D, 43);
+  nn::Vector<T> r(batch);
+  for (Index i = 0; i < batch; ++i) r[i] = T(0.1 * double(i));
+  std::vector<int> labels(static_cast<std::size_t>(batch)), other(static_cast<std::size_t>(batch));
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    labels[i] = int(i % std::size_t(C));
+    other[i] = int((7 * i + 3) % std::size_t(C));
+  }
+  nn::ClassifierLossOnBackend<T, Cuda> dev(head, batch, 2 * batch, 0.3);
+  auto zg = backend::to_backend<Cuda>(z);
+  const auto rg = backend::to_backend<Cuda>(nn::Vector<T>(r));
+  Cuda::Matrix<T> zbg(batch, D);
+  Cuda::Vector<T> rbg(batch);
+  dev.set_labels(labels);
+  Cuda::Graph graph([&] { dev(zg, rg, zbg, rbg); });
+  for (int round = 0; round < 2; ++round) {
+    const Host<T>& zin = round == 0 ? z : z2;
+    const std::vector<int>& y = round == 0 ? labels : other;
+    Cuda::upload(zin.size(), zin.data(), zg.data());
+    dev.set_labels(y);
+    graph.replay();
+    nn::ClassifierLoss<T> host(head, y, 2 * batch, 0.3);
+    Host<T> zb;
+    nn::Vector<T> rb(batch);
+    host(zin, r, zb, rb);
+    const auto totals = dev.totals();
+    const std::string tag = std::string("classifier head ") + (sizeof(T) == 8 ? "double" : "float") + " round " +
+                            std::to_string(round) + ": ";
+    auto close = [&](const char* what, double want, double got) {
+      if (!(std::fabs(want - got) <= tolerance<T>() * std::fabs(want))) {
+        ++failures;
+        std::printf("FAILED %s%s: %.17g, host %.17g\n", tag.c_str(), what, got, want);
+      }
+    };
+    close("loss", host.loss, totals.loss);
+    close("reg", host.reg, totals.reg);
+    if (totals.correct != host.correct) {
+      ++failures;
+      std::printf("FAILED %scorrect %zu, host %zu\n", tag.c_str(), totals.correct, host.correct);
+    }
+    expect_close_matrix(tag + "z_bar", zb, zbg);
+    const Host<T> rb_device = backend::to_host<Cuda>(rbg);
+    expect_close(tag + "r_bar", rb.data(), rb_device.data(), batch);
+    const auto g = dev.gradient().download();
+    expect_close(tag + "weight", host.grad.weight.data(), g.value(0).data(), host.grad.weight.size());
+    expect_close(tag + "bias", host.grad.bias.data(), g.value(1).data(), host.grad.bias.size());
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -341,6 +399,8 @@ int main() {
   part("graphs", graphs);
   part("device training step double", device_training_step<double>);
   part("device training step float", device_training_step<float>);
+  part("classifier head on the device double", classifier_on_device<double>);
+  part("classifier head on the device float", classifier_on_device<float>);
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;
 }
