@@ -634,7 +634,6 @@ class Trainer {
     return *resident_;
   }
 
-
   Model<T>& model_;
   const Settings& s_;
   int K_;
