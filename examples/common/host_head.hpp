@@ -2,6 +2,7 @@
 // The examples' device path (--device cuda): host data on a backend, and a host loss head for a
 // solve on one.
 
+#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -33,6 +34,13 @@ class OnBackend {
  private:
   std::conditional_t<host, char, typename B::template Matrix<T>> copy_{};
 };
+
+// A loss head of solve_gradient on backend B behind one type: an example that solves with several
+// heads (HostHead below, a head in device memory) instantiates solve_gradient — for each method —
+// once instead of once per head, which keeps its device translation unit's compile time down.
+template <class B, class T>
+using Cotangents = std::function<void(const typename B::template Matrix<T>&, const typename B::template Vector<T>&,
+                                      typename B::template Matrix<T>&, typename B::template Vector<T>&)>;
 
 // A host loss head head(z1, r1, z̄1, r̄1) for a solve on backend B: z1 and r1 are copied to the
 // host, the cotangents (zero on entry, as solve_gradient gives them) back. The examples' heads are

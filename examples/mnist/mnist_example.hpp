@@ -480,7 +480,8 @@ class Trainer {
         return solve(cot);
       } else {
         HostHead<T, B, taynode::nn::ClassifierLoss<T>> head(cot);
-        return solve(head);
+        example_backend::Cotangents<B, T> cotangents = std::ref(head);
+        return solve(cotangents);
       }
     }();
     auto grads = taynode::nn::ParameterSet<T>::from_network(sg.theta_bar);
@@ -563,8 +564,11 @@ class Trainer {
         const taynode::ad::TaylorRegularizer<T> rk{K_, T(s_.taylor_weight())};
         taynode::ad::Backprop g = std::get<taynode::ad::Backprop>(g_);
         g.theta_bar_to_host = false;
+        // The same solve_gradient instantiations as step()'s (one cotangent type): compile time.
+        example_backend::Cotangents<B, T> cotangents = std::ref(R.head);
+        const auto& x = R.x;
         const auto sg = std::visit(
-            [&](auto m) { return taynode::ad::solve_gradient(ws_, adj_, R.x, T(0), T(1), rk, m, options_, g, R.head); },
+            [&](auto m) { return taynode::ad::solve_gradient(ws_, adj_, x, T(0), T(1), rk, m, options_, g, cotangents); },
             method_);
         R.opt.step(R.params, R.grads);
         R.nfe_forward = sg.nfe_forward;
