@@ -621,18 +621,9 @@ class Trainer {
       R.opt.state().step = opt_.state().step;
       if (opt_.state().slots.empty()) {
         R.opt.state().slots.assign(1, Slots::zeros_like(R.params));
-      } else {  // a resume: the checkpoint's velocities, in the device's order of tensors
-        Slots v;
-        const auto& host = opt_.state().slots.at(0);
-        for (std::size_t i = 0; i < R.params.size(); ++i) {
-          const std::size_t j = host.find(R.params.name(i));
-          if (j == taynode::nn::ParameterSet<T>::npos)
-            throw std::invalid_argument("mnist: the checkpoint has no velocity for " + R.params.name(i));
-          const Mat<T> value = host.value(j);
-          auto& t = v.add(R.params.name(i), value.rows(), value.cols());
-          B::upload(value.size(), value.data(), t.data());
-        }
-        R.opt.state().slots.assign(1, std::move(v));
+      } else {  // a resume: the checkpoint's velocities (the host's slots are in R.params' order,
+                // dynamics then head as Model::refs; SGD's first step refuses any other)
+        R.opt.state().slots.assign(1, Slots::upload(opt_.state().slots.at(0)));
       }
     }
     return *resident_;

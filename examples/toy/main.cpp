@@ -46,20 +46,14 @@ void prepare_output(const std::filesystem::path& dir) {
 
 // --device cuda in a build without it: an error before any work (and before --out is made).
 void check_device(const Settings& s) {
-#ifndef TAYNODE_EXAMPLE_CUDA
-  if (s.device == "cuda")
+  if (s.device == "cuda" && !built_with_cuda())
     throw std::invalid_argument(
         "--device cuda: this toy was built without CUDA (configure with nvcc found and "
         "-DTAYNODE_EXAMPLES_CUDA=ON)");
-#else
-  (void)s;
-#endif
 }
 
 int run_on_device(const Settings& s) {
-#ifdef TAYNODE_EXAMPLE_CUDA
   if (s.device == "cuda") return run_on_cuda(s);
-#endif
   return s.precision == "float" ? run<float>(s) : run<double>(s);
 }
 

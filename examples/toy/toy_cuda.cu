@@ -7,6 +7,8 @@
 
 namespace toy_example {
 
+bool built_with_cuda() { return true; }
+
 int run_on_cuda(const Settings& s) {
   return s.precision == "float" ? run<float, taynode::backend::Cuda>(s) : run<double, taynode::backend::Cuda>(s);
 }

@@ -369,7 +369,9 @@ int run(const Settings& s) {
   return 0;
 }
 
-// --device cuda (toy_cuda.cu; built with TAYNODE_EXAMPLES_CUDA): run<T, backend::Cuda>.
+// --device cuda (toy_cuda.cu; built with TAYNODE_EXAMPLES_CUDA): run<T, backend::Cuda>. Without it
+// toy_without_cuda.cpp: built_with_cuda() is false (main.cpp then refuses --device cuda).
+bool built_with_cuda();
 int run_on_cuda(const Settings& s);
 
 }  // namespace toy_example
