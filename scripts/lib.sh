@@ -13,9 +13,10 @@ TAYNODE_BUILD_DIR="${TAYNODE_BUILD_DIR:-$TAYNODE_ROOT/build}"
 TAYNODE_JOBS="${TAYNODE_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 TAYNODE_BUILD_TYPE="${TAYNODE_BUILD_TYPE:-Release}"
 
-# What the build needs, and what it uses when present (Boost.Odeint: optional benchmark baseline).
+# What the build needs, and what it uses when present (Boost.Odeint: optional benchmark baseline;
+# MPI: the data-parallel tests; Ninja: the generator of new build dirs).
 TAYNODE_REQUIRED_PACKAGES=(cmake make g++ libeigen3-dev catch2 libbenchmark-dev libcli11-dev gnuplot-nox)
-TAYNODE_OPTIONAL_PACKAGES=(libboost-dev libopenmpi-dev openmpi-bin)
+TAYNODE_OPTIONAL_PACKAGES=(libboost-dev libopenmpi-dev openmpi-bin ninja-build)
 
 taynode_log() { printf '[taynode] %s\n' "$*" >&2; }
 taynode_die() { taynode_log "error: $*"; exit 1; }
@@ -77,9 +78,17 @@ taynode_configure() {
       rm -rf "$TAYNODE_BUILD_DIR"
     fi
   fi
+  # Ninja when installed (Debian: ninja-build) for a new build dir: it rebuilds an object only when
+  # its command line changed, so reconfiguring with another option (.ci/run's CUDA step) does not
+  # recompile what the option does not touch, as Make does when a target's flags file is rewritten.
+  # An existing build dir keeps its generator (CMake refuses to switch).
+  local generator=()
+  if [[ ! -f "$cache" ]] && command -v ninja >/dev/null 2>&1 && [[ -z "${CMAKE_GENERATOR:-}" ]]; then
+    generator=(-G Ninja)
+  fi
   # Always re-run: cheap, and picks up new test/example/benchmark folders (they are globbed).
   # shellcheck disable=SC2086  # TAYNODE_CMAKE_ARGS is a list of words on purpose
-  cmake -S "$TAYNODE_ROOT" -B "$TAYNODE_BUILD_DIR" -DCMAKE_BUILD_TYPE="$TAYNODE_BUILD_TYPE" \
+  cmake -S "$TAYNODE_ROOT" -B "$TAYNODE_BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE="$TAYNODE_BUILD_TYPE" \
         ${TAYNODE_CMAKE_ARGS:-} >/dev/null \
     || taynode_die "cmake configure failed (rerun without >/dev/null: cmake -S $TAYNODE_ROOT -B $TAYNODE_BUILD_DIR)"
 }
