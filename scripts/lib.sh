@@ -2,7 +2,7 @@
 # Shared set-up for scripts/demo and scripts/test (sourced, not run).
 #   taynode_setup           Debian packages (installs them as root, else prints the apt-get line)
 #   taynode_configure       cmake configure of $TAYNODE_BUILD_DIR ($TAYNODE_BUILD_TYPE, default Release)
-#   taynode_build [target]  build everything, or the given targets, with -j$(nproc)
+#   taynode_build [target]  build the default targets, or the given ones, with -j$(nproc)
 # Environment: TAYNODE_BUILD_DIR (default <repo>/build), TAYNODE_CMAKE_ARGS (extra configure args),
 #              TAYNODE_JOBS (default: nproc).
 
