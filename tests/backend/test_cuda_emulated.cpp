@@ -545,19 +545,25 @@ TEST_CASE("CudaEmulated graphs: capture records without running, replays run the
   SECTION("an evaluation") {
     Emu::ConstView<double> out(nullptr, 0, 0);
     Emu::Graph graph([&] { out = ws.evaluate(0.6, zin); });
-    CHECK(graph.operations() > 0);
+    // σ, Linear(t, ·), σ, Linear(t, ·): the first σ's kernel copies z into the input series, the
+    // GEMM, the second σ's kernel adds the bias and time column first, the GEMM, its bias and time.
+    CHECK(graph.operations() == 5);
     CHECK(backend::to_host<Emu>(out) == f_z2);  // captured, not run: the workspace still holds f(z2)
     graph.replay();
     CHECK(backend::to_host<Emu>(out) == f_z);  // the same launches: identical bits
     Emu::upload(z2.size(), z2.data(), zin.data());  // a new input, in place
     graph.replay();
     CHECK(backend::to_host<Emu>(out) == f_z2);
+    CHECK(backend::to_host<Emu>(ws.input().view(0)) == z2);  // the input series holds the state (VJPs read it)
   }
   SECTION("Taylor coefficients up to K = 3") {
     ws.ode_coefficients(0.3, zin, 3);
     const RowMatrix d3 = backend::to_host<Emu>(ws.derivative(3));
     ws.ode_coefficients(0.3, backend::to_backend<Emu>(z2), 3);
     Emu::Graph graph([&] { ws.ode_coefficients(0.3, zin, 3); });
+    // Passes 0 and 1 as the evaluation above (5 each: t_0, t_1 ≠ 0); pass 2 has no bias and t_2 = 0:
+    // σ, GEMM, σ, GEMM.
+    CHECK(graph.operations() == 14);
     graph.replay();
     CHECK(backend::to_host<Emu>(ws.derivative(3)) == d3);
   }

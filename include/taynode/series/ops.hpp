@@ -175,6 +175,16 @@ struct BiasTimeInput {
   TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { add(i / add.ldc, i % add.ldc); }
 };
 
+// Element i of a series' coefficient k copied from the caller's state, by the kernel of the first
+// layer that reads it (apply_rule_after; NetworkTaylor::take_input): no launch of its own, and the
+// series holds the state afterwards, as after a copy.
+template <class T>
+struct CopyInput {
+  const T* from;
+  T* to;
+  TAYNODE_INLINE TAYNODE_HD void operator()(Index i) const { to[i] = from[i]; }
+};
+
 // y = [t, x] Wᵀ + b with the time column first, without forming [t, x]: W = [w_t | W_x] (out × (in+1)),
 //   y_k = x_k W_xᵀ + t_k·w_t (+ b for k = 0), and t_k = 0 for k ≥ 2.
 // A device backend adds b and t_k·w_t in one kernel (each launch costs more than the work here);

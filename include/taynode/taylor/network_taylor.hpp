@@ -105,8 +105,7 @@ class NetworkTaylor {
 
   // Plain evaluation f(t, z) (pass 0); z is batch × dim. Returns the output's coefficient 0.
   ConstView evaluate(T t, const Input& z) {
-    set_coefficient(0, z);
-    pass(0, time_series(t));
+    run_pass(0, time_series(t), nullptr, T(1), take_input(0, z));
     return output().view(0);
   }
 
@@ -115,26 +114,25 @@ class NetworkTaylor {
   // layer's result; the reverse passes do not read it).
   void evaluate(T t, const Input& z, backend::OutputMatrix<Backend, T> out) {
     if (out.rows() != batch_ || out.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: output shape");
-    set_coefficient(0, z);
-    if (!run_pass(0, time_series(t), out.data(), T(1))) Backend::copy(out.size(), output().coefficient(0), out.data());
+    if (!run_pass(0, time_series(t), out.data(), T(1), take_input(0, z)))
+      Backend::copy(out.size(), output().coefficient(0), out.data());
   }
 
   // Taylor coefficients of the solution of z' = f(t, z), z(t0) = z0 (batch × dim), up to order
   // K ≤ max_order: K passes. Afterwards state() holds the normalized coefficients c_0..c_K of z,
   // derivative(k) = z^(k)(t0) = k!·c_k, and f(t0, z0) = state().matrix(1).
   void ode_coefficients(T t0, const Input& z0, int K) {
-    set_coefficient(0, z0);
-    ode_coefficients(t0, K);
+    if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
+    if (K == 0) {
+      set_coefficient(0, z0);
+      return;
+    }
+    ode_coefficients(t0, K, take_input(0, z0));
   }
   // The same with coefficient 0 of input() already set.
   void ode_coefficients(T t0, int K) {
     if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
-    for (int k = 0; k < K; ++k) {
-      // z_{k+1} = f_k/(k+1): a last linear layer writes it directly (its own series is not needed
-      // by any later layer); otherwise it is copied from the output series.
-      const bool direct = run_pass(k, time_series(t0), input_.coefficient(k + 1), rules::inverse<T>(k + 1));
-      if (!direct) series::scale_coefficient(rules::inverse<T>(k + 1), output(), k, input_, k + 1);
-    }
+    ode_coefficients(t0, K, nullptr);
   }
   const SeriesType& state() const { return input_; }
   Matrix derivative(int k) const {
@@ -218,23 +216,56 @@ class NetworkTaylor {
     if (in != features) throw std::invalid_argument("taynode::NetworkTaylor: layer input features do not match");
   }
 
+  // Passes 0..K−1 of ode_coefficients; `input_from` as in run_pass (for pass 0).
+  void ode_coefficients(T t0, int K, const T* input_from) {
+    for (int k = 0; k < K; ++k) {
+      // z_{k+1} = f_k/(k+1): a last linear layer writes it directly (its own series is not needed
+      // by any later layer); otherwise it is copied from the output series.
+      const bool direct = run_pass(k, time_series(t0), input_.coefficient(k + 1), rules::inverse<T>(k + 1),
+                                   k == 0 ? input_from : nullptr);
+      if (!direct) series::scale_coefficient(rules::inverse<T>(k + 1), output(), k, input_, k + 1);
+    }
+  }
+
+  // Coefficient k of the input from x, for the pass of order k that follows at once: copied now
+  // (returns null), or — on a backend that fuses elementwise passes, with an activation as the
+  // first layer — left to that activation's kernel, which copies each element before it reads it
+  // (returns the source for run_pass): one launch fewer per evaluation, and input() holds x
+  // afterwards either way.
+  const T* take_input(int k, const Input& x) {
+    if constexpr (backend::fuse_elementwise<Backend>) {
+      if (x.rows() != batch_ || x.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: state shape");
+      if (!work_.empty() && fusable_activation(net_->layers[0]) && x.data() != input_.coefficient(k)) return x.data();
+    }
+    set_coefficient(k, x);
+    return nullptr;
+  }
+
   // One pass. With `final` set and a last layer that is linear, that layer writes α·(its
   // coefficient k) to `final` (batch × dim) instead of its own series; returns whether it did.
   //
   // On a backend that fuses elementwise passes (backend::fuse_elementwise: backend::Cuda) a
   // ConcatLinear layer followed by an activation leaves its bias and time term to the activation's
   // kernel (series::BiasTimeInput + apply_rule_after: one launch fewer per such pair and pass); the
-  // layer's stored series is the same.
-  bool run_pass(int k, TimeSeries<T> t, T* final, T alpha) {
+  // layer's stored series is the same. `input_from` (take_input): the first layer's kernel copies
+  // the input's coefficient k from there (series::CopyInput).
+  bool run_pass(int k, TimeSeries<T> t, T* final, T alpha, const T* input_from = nullptr) {
     assert(k >= 0 && k <= max_order_);
     const SeriesType* x = &input_;
     bool direct = false;
     std::optional<series::BiasTimeInput<T>> pending;  // the previous layer's rest, for this activation
+    std::optional<series::CopyInput<T>> copy_in;      // the input's coefficient k, for the first layer
+    if (input_from) copy_in = series::CopyInput<T>{input_from, input_.coefficient(k)};
     auto fused = [&](auto step, LayerWork& w, auto&... aux) {
       if constexpr (backend::fuse_elementwise<Backend>) {
         if (pending) {
           series::detail::apply_rule_after(k, *pending, step, *x, w.out, aux...);
           pending.reset();
+          return true;
+        }
+        if (copy_in) {
+          series::detail::apply_rule_after(k, *copy_in, step, *x, w.out, aux...);
+          copy_in.reset();
           return true;
         }
       }
@@ -287,6 +318,7 @@ class NetworkTaylor {
                  net_->layers[l]);
       x = &w.out;
     }
+    assert(!copy_in);  // taken by the first layer's kernel
     return direct;
   }
 
