@@ -24,6 +24,7 @@
 #include <optional>
 #include <stdexcept>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <Eigen/Core>
@@ -122,16 +123,15 @@ class NetworkTaylor {
   // K ≤ max_order: K passes. Afterwards state() holds the normalized coefficients c_0..c_K of z,
   // derivative(k) = z^(k)(t0) = k!·c_k, and f(t0, z0) = state().matrix(1).
   void ode_coefficients(T t0, const Input& z0, int K) {
-    if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
-    if (K == 0) {
+    check_order(K);
+    if (K == 0)
       set_coefficient(0, z0);
-      return;
-    }
-    ode_coefficients(t0, K, take_input(0, z0));
+    else
+      ode_coefficients(t0, K, take_input(0, z0));
   }
   // The same with coefficient 0 of input() already set.
   void ode_coefficients(T t0, int K) {
-    if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
+    check_order(K);
     ode_coefficients(t0, K, nullptr);
   }
   const SeriesType& state() const { return input_; }
@@ -171,7 +171,7 @@ class NetworkTaylor {
 
   // Copies a batch × dim matrix (backend memory) into coefficient k of the input.
   void set_coefficient(int k, const Input& x) {
-    if (x.rows() != batch_ || x.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: state shape");
+    check_state(x);
     if (k < 0 || k > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: coefficient beyond max_order");
     if (x.data() != input_.coefficient(k)) Backend::copy(x.size(), x.data(), input_.coefficient(k));
   }
@@ -215,6 +215,12 @@ class NetworkTaylor {
   static void check_in(Index in, Index features) {
     if (in != features) throw std::invalid_argument("taynode::NetworkTaylor: layer input features do not match");
   }
+  void check_state(const Input& x) const {
+    if (x.rows() != batch_ || x.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: state shape");
+  }
+  void check_order(int K) const {
+    if (K < 0 || K > max_order_) throw std::invalid_argument("taynode::NetworkTaylor: order beyond max_order");
+  }
 
   // Passes 0..K−1 of ode_coefficients; `input_from` as in run_pass (for pass 0).
   void ode_coefficients(T t0, int K, const T* input_from) {
@@ -234,7 +240,7 @@ class NetworkTaylor {
   // afterwards either way.
   const T* take_input(int k, const Input& x) {
     if constexpr (backend::fuse_elementwise<Backend>) {
-      if (x.rows() != batch_ || x.cols() != dim_) throw std::invalid_argument("taynode::NetworkTaylor: state shape");
+      check_state(x);
       if (!work_.empty() && fusable_activation(net_->layers[0]) && x.data() != input_.coefficient(k)) return x.data();
     }
     set_coefficient(k, x);
@@ -253,19 +259,16 @@ class NetworkTaylor {
     assert(k >= 0 && k <= max_order_);
     const SeriesType* x = &input_;
     bool direct = false;
-    std::optional<series::BiasTimeInput<T>> pending;  // the previous layer's rest, for this activation
-    std::optional<series::CopyInput<T>> copy_in;      // the input's coefficient k, for the first layer
-    if (input_from) copy_in = series::CopyInput<T>{input_from, input_.coefficient(k)};
+    // What the next activation's kernel does first: the input's coefficient k copied in (the first
+    // layer), or the previous ConcatLinear layer's bias and time term.
+    std::optional<std::variant<series::CopyInput<T>, series::BiasTimeInput<T>>> prestep;
+    if (input_from) prestep = series::CopyInput<T>{input_from, input_.coefficient(k)};
     auto fused = [&](auto step, LayerWork& w, auto&... aux) {
       if constexpr (backend::fuse_elementwise<Backend>) {
-        if (pending) {
-          series::detail::apply_rule_after(k, *pending, step, *x, w.out, aux...);
-          pending.reset();
-          return true;
-        }
-        if (copy_in) {
-          series::detail::apply_rule_after(k, *copy_in, step, *x, w.out, aux...);
-          copy_in.reset();
+        if (prestep) {
+          std::visit([&](const auto& pre) { series::detail::apply_rule_after(k, pre, step, *x, w.out, aux...); },
+                     *prestep);
+          prestep.reset();
           return true;
         }
       }
@@ -279,7 +282,8 @@ class NetworkTaylor {
             fusable_activation(net_->layers[l + 1]) && ((k == 0 && w.b) || t.may_be_nonzero(k))) {
           series::linear_coefficient(k, *x, w.w + 1, w.ldw, static_cast<const T*>(nullptr), w.out.cols(), T(1),
                                      w.out.coefficient(k), w.out.cols());
-          pending = series::BiasTimeInput<T>{
+          assert(!prestep);
+          prestep = series::BiasTimeInput<T>{
               {w.out.coefficient(k), w.out.cols(), k == 0 ? w.b : nullptr, w.w, w.ldw, T(1), t, k}};
           x = &w.out;
           continue;
@@ -318,7 +322,7 @@ class NetworkTaylor {
                  net_->layers[l]);
       x = &w.out;
     }
-    assert(!copy_in);  // taken by the first layer's kernel
+    assert(!prestep);  // taken by an activation's kernel
     return direct;
   }
 
