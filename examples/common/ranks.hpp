@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <taynode/ode/integrate.hpp>
+#include <taynode/ode/solve.hpp>
 #if TAYNODE_EXAMPLE_MPI
 #include <taynode/dist/mpi.hpp>
 #include <taynode/dist/sharded.hpp>

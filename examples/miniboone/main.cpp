@@ -11,7 +11,7 @@
 // Under MPI (a build with taynode::mpi): `mpirun -np N miniboone …` trains data-parallel — each rank
 // its shard of every global batch, one allreduce of the gradients per iteration — and evaluates
 // with the adaptive solves shared across ranks; rank 0 prints and writes every file (docs/dist.md).
-#include <CLI/CLI.hpp>
+#include "common/cli.hpp"
 
 #include <unistd.h>
 
@@ -271,21 +271,13 @@ int main(int argc, char** argv) {
                  "or ../shared/data/miniboone of the repository");
   app.add_option("--out", s.out_dir, "output folder");
   app.add_option("--hidden", s.hidden, "hidden widths of the ConcatSquash network")->delimiter(',');
-  app.add_option("--reg", s.reg, "regularizer: none, r1..r9 (R_K), rnode (with --lam-kin, --lam-fro)");
-  app.add_option("--lam", s.lambda, "weight lambda of R_K");
-  app.add_option("--lam-kin", s.lambda_kin, "RNODE kinetic weight");
-  app.add_option("--lam-fro", s.lambda_fro, "RNODE Jacobian-Frobenius weight");
+  example_cli::add_regularizer_options(app, s, "none, r1..r9 (R_K)");
   app.add_option("--weight-decay", s.weight_decay, "lambda_w of lambda_w * 0.5 * ||theta||^2");
-  app.add_option("--solver", s.solver, "training solver: rk4 (fixed grid), dopri5 (adaptive with --steps 0)");
-  app.add_option("--steps", s.steps, "fixed grid with N steps on [0, 1] (4, 8, 16 in the paper); 0: adaptive");
-  app.add_option("--rtol", s.rtol, "relative tolerance of the adaptive training solver");
-  app.add_option("--atol", s.atol, "absolute tolerance of the adaptive training solver");
-  app.add_option("--gradient", s.gradient, "backprop (discretize-then-optimize) or adjoint");
+  example_cli::add_solver_options(app, s, "rk4 (fixed grid), dopri5 (adaptive with --steps 0)",
+                                  "fixed grid with N steps on [0, 1] (4, 8, 16 in the paper); 0: adaptive");
   app.add_option("--forward", s.forward,
                  "augmented: the forward solves [z, dlogp, R] (the log shows the true loss); plain: z only (the "
                  "reference's aux trick; the logged nats then lack the log-det term)");
-  app.add_option("--epochs", s.epochs, "epochs (0: only evaluate, e.g. with --resume)");
-  app.add_option("--max-iterations", s.max_iterations, "stop after this many iterations in total (0: no limit)");
   app.add_option("--batch", s.batch, "batch size (an incomplete last batch of an epoch is dropped)");
   CLI::Option* lr_values =
       app.add_option("--lr-values", s.lr_values, "Adam learning rates of the step schedule (one value: constant)")
@@ -295,15 +287,8 @@ int main(int argc, char** argv) {
           ->delimiter(',');
   app.add_option("--precision", s.precision, "float or double");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the Hutchinson noise");
-  app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
-  example_ranks::add_rank_options(app, s.rank_steps, s.collective_timeout);
-  app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
-  app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
+  example_cli::add_run_options(app, s, "same --hidden, --batch and --seed");
   app.add_option("--validate-every", s.validate_every, "validation NLL and NFE every N iterations and at the end (0: never)");
-  app.add_flag("!--no-progress", s.progress, "no progress line");
-  app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default <out>/checkpoint.bin; none: no checkpoints)");
-  app.add_option("--checkpoint-every", s.checkpoint_every, "save every N iterations (0: every epoch)");
-  app.add_option("--resume", s.resume, "resume from this checkpoint (same --hidden, --batch and --seed)");
   app.add_option("--eval", s.eval, "evaluate on: test, val, none");
   app.add_option("--samples", s.samples,
                  "draw N samples (z1 ~ N(0, I), flow integrated backward from t = 1 to 0) into <out>/samples.csv, "
@@ -314,25 +299,12 @@ int main(int argc, char** argv) {
   app.add_option("--eval-tol", s.eval_tol, "rtol = atol of the evaluation's Dopri5");
   app.add_flag("!--no-exact", s.exact, "skip the exact-trace NLL");
   app.add_flag("!--no-reg-metrics", s.reg_metrics, "skip R_2, B, K (the augmented evaluation solve)");
-  for (CLI::Option* o : app.get_options())
-    if (o->get_type_size_max() == 1 && o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  for (const char* name : {"--steps", "--batch", "--seed", "--samples", "--eval-subset", "--eval-batch", "--exact-batch"})
-    app.get_option(name)->check(CLI::NonNegativeNumber);
+  example_cli::finish_options(app, {"--steps", "--batch", "--seed", "--samples", "--eval-subset", "--eval-batch",
+                                    "--exact-batch"});
   CLI11_PARSE(app, argc, argv);
   // One learning rate without boundaries: a constant rate (not the default schedule's boundaries).
   if (lr_values->count() > 0 && lr_iterations->count() == 0 && s.lr_values.size() == 1) s.lr_iterations.clear();
-  const bool out_existed = fs::exists(s.out_dir);
-  try {
-    s.validate();
-    session.set_timeout(s.collective_timeout);
+  return example_cli::run_reporting_errors("miniboone", session, s, [](const Settings& s) {
     return s.precision == "float" ? run<float>(s) : run<double>(s);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::cerr << "\nminiboone: error" << example_ranks::where() << ": " << e.what() << "\n";
-    std::error_code ec;
-    if (example_ranks::leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
-      fs::remove(s.out_dir, ec);
-    session.abort();  // the other ranks may be inside a collective: end the whole job now
-    return 1;
-  }
+  });
 }

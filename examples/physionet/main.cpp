@@ -13,7 +13,7 @@
 // Under MPI (a build with taynode::mpi): `mpirun -np N physionet …` trains data-parallel — each rank
 // its patients of every global batch, one allreduce of the gradients per iteration — and evaluates
 // with the adaptive solves shared across ranks; rank 0 prints and writes every file (docs/dist.md).
-#include <CLI/CLI.hpp>
+#include "common/cli.hpp"
 
 #include <unistd.h>
 
@@ -246,30 +246,15 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", s.hidden, "hidden units of the latent dynamics");
   app.add_option("--hidden-layers", s.hidden_layers, "hidden layers of the latent dynamics");
   app.add_option("--samples", s.samples, "samples of z0 per patient (logsumexp over them)");
-  app.add_option("--reg", s.reg, "regularizer: none, r2..r6 (R_K), rnode (with --lam-kin, --lam-fro)");
-  app.add_option("--lam", s.lambda, "weight lambda of R_K");
-  app.add_option("--lam-kin", s.lambda_kin, "RNODE kinetic weight");
-  app.add_option("--lam-fro", s.lambda_fro, "RNODE Jacobian-Frobenius weight");
-  app.add_option("--solver", s.solver, "training solver: dopri5, tsit5, bosh3 (adaptive), rk4, midpoint, euler");
-  app.add_option("--steps", s.steps, "fixed grid with N steps over the batch's span; 0: adaptive");
-  app.add_option("--rtol", s.rtol, "relative tolerance of the adaptive training solver");
-  app.add_option("--atol", s.atol, "absolute tolerance of the adaptive training solver");
-  app.add_option("--gradient", s.gradient, "backprop (discretize-then-optimize) or adjoint");
-  app.add_option("--epochs", s.epochs, "epochs (0: only evaluate, e.g. with --resume)");
-  app.add_option("--max-iterations", s.max_iterations, "stop after this many iterations in total (0: no limit)");
+  example_cli::add_regularizer_options(app, s, "none, r2..r6 (R_K)");
+  example_cli::add_solver_options(app, s, "dopri5, tsit5, bosh3 (adaptive), rk4, midpoint, euler",
+                                  "fixed grid with N steps over the batch's span; 0: adaptive");
   app.add_option("--batch", s.batch, "patients per batch (an incomplete last batch of an epoch is dropped)");
   app.add_option("--lr", s.lr, "initial Adamax learning rate");
   app.add_option("--lr-decay", s.lr_decay, "learning-rate decay per iteration");
   app.add_option("--lr-floor", s.lr_floor, "smallest learning rate");
   app.add_option("--seed", s.seed, "seed of the initialization, the shuffles and the sampling noise");
-  app.add_option("--threads", s.threads, "threads of the CPU backend's GEMMs and kernels (bit-identical results for any count)");
-  example_ranks::add_rank_options(app, s.rank_steps, s.collective_timeout);
-  app.add_option("--label", s.label, "name of the run (default: reg and lambda)");
-  app.add_option("--log-every", s.log_every, "log line and train_log.csv row every N iterations");
-  app.add_flag("!--no-progress", s.progress, "no progress line");
-  app.add_option("--checkpoint", s.checkpoint, "checkpoint file (default <out>/checkpoint.bin; none: no checkpoints)");
-  app.add_option("--checkpoint-every", s.checkpoint_every, "save every N iterations (0: every epoch)");
-  app.add_option("--resume", s.resume, "resume from this checkpoint (same model sizes, --batch, --patients and --seed)");
+  example_cli::add_run_options(app, s, "same model sizes, --batch, --patients and --seed");
   app.add_option("--monitor-every", s.monitor_every,
                  "test MSE and per-trajectory NFE on --monitor-patients test patients every N iterations (0: never)");
   app.add_option("--monitor-patients", s.monitor_patients, "test patients of the monitor");
@@ -283,24 +268,9 @@ int main(int argc, char** argv) {
                  "trajectories.csv");
   app.add_option("--reconstructions", s.reconstructions,
                  "write N test patients' observed and decoded HR, MAP, Temp, GCS to reconstructions.csv");
-  for (CLI::Option* o : app.get_options())
-    if (o->get_type_size_max() == 1 && o->get_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  for (const char* name : {"--steps", "--batch", "--seed", "--samples", "--patients", "--test-patients", "--split-seed",
-                           "--eval-batch", "--eval-patients", "--trajectories", "--reconstructions", "--monitor-patients"})
-    app.get_option(name)->check(CLI::NonNegativeNumber);
+  example_cli::finish_options(app, {"--steps", "--batch", "--seed", "--samples", "--patients", "--test-patients",
+                                    "--split-seed", "--eval-batch", "--eval-patients", "--trajectories",
+                                    "--reconstructions", "--monitor-patients"});
   CLI11_PARSE(app, argc, argv);
-  const bool out_existed = fs::exists(s.out_dir);
-  try {
-    s.validate();
-    session.set_timeout(s.collective_timeout);
-    return run(s);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::cerr << "\nphysionet: error" << example_ranks::where() << ": " << e.what() << "\n";
-    std::error_code ec;
-    if (example_ranks::leader() && !out_existed && fs::is_directory(s.out_dir, ec) && fs::is_empty(s.out_dir, ec))
-      fs::remove(s.out_dir, ec);
-    session.abort();  // the other ranks may be inside a collective: end the whole job now
-    return 1;
-  }
+  return example_cli::run_reporting_errors("physionet", session, s, run);
 }
