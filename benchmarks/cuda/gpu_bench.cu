@@ -4,7 +4,9 @@
 //   f_eval         one evaluation f(t, z)                      B = 100, 1000, 10000; float, double
 //   coefficients   all Taylor coefficients of z up to K = 1..6  (NetworkTaylor::ode_coefficients)
 //   (detail "graph (N nodes)": the same two replayed from a captured backend::Cuda::Graph of N nodes)
-//   dopri5_solve   z(1) from z(0) with Dopri5 at rtol = atol = 1.4e-8 (NFE reported)
+//   dopri5_solve   z(1) from z(0) with Dopri5 at rtol = atol = 1.4e-8 (NFE reported); detail
+//                  "resident R rows/block": the same solve as one cooperative kernel
+//                  (taylor/resident_solve.hpp), R = 1, 2, 4, 8
 //   training_step  ad::solve_gradient + an Adam step on the host + the device parameters refreshed:
 //                  RK4 × 4 and Dopri5 1e-5; none, R_2, R_3; backprop and adjoint (B = 100)
 //                  (detail "device": RK4 × 4 backprop with θ̄ and an SGD step on the device, no
@@ -21,11 +23,34 @@
 
 #include "figures.hpp"
 #include "taynode/cuda.hpp"
+#include "taynode/taylor/resident_solve.hpp"
 
 using namespace taynode_bench;
 using taynode::backend::Cuda;
 
 namespace {
+
+// The Dopri5 solve of solve_figure as one resident kernel, for each rows_per_block.
+template <class T>
+void resident_solve_figures(Index batch) {
+  const char* t = type_name<T>();
+  Setup<Cuda, T> s(batch);
+  SolveOptions<T> o;
+  o.rtol = o.atol = T(1.4e-8);
+  Cuda::Matrix<T> z1;
+  for (int rows : {1, 2, 4, 8}) {
+    const std::string detail = "rtol=atol=1.4e-8, resident " + std::to_string(rows) + " rows/block";
+    try {
+      long nfe = 0;
+      const double sec = median_seconds<Cuda>([&] {
+        nfe = long(resident_dopri5(s.ws, s.z0, T(0), T(1), z1, o, ResidentOptions{rows, 128}).nfe);
+      });
+      report({"dopri5_solve", "cuda", t, detail, batch, 1e6 * sec, nfe});
+    } catch (const std::exception& e) {
+      report_failure("dopri5_solve", "cuda", t, batch, detail, e.what());
+    }
+  }
+}
 
 template <class T>
 void device_figures(bool quick) {
@@ -34,6 +59,7 @@ void device_figures(bool quick) {
     forward_figures<Cuda, T>(batch, 6);
     graph_figures<Cuda, T>(batch, 6);
     solve_figure<Cuda, T>(batch);
+    resident_solve_figures<T>(batch);
     grid_solve_figure<Cuda, T>(batch);
     step_graph_figure<Cuda, T>(batch);
   }

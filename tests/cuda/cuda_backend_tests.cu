@@ -3,7 +3,8 @@
 // the three dynamics, float and double (R_2 and the gradients: backprop on an RK4 grid, the adjoint
 // with Dopri5 in double and on the grid in float); graph capture and replay, also of a whole
 // training step with θ̄ and the optimizer on the device; the MNIST head on the device
-// (nn::ClassifierLossOnBackend) against nn::ClassifierLoss, replayed from a graph. Within 1e-12 relative to the
+// (nn::ClassifierLossOnBackend) against nn::ClassifierLoss, replayed from a graph; the resident Dopri5
+// solve (taylor/resident_solve.hpp, one cooperative kernel) against the same solve on the host. Within 1e-12 relative to the
 // largest entry in double and 1e-5 in float (GEMM and reduction orders and the device libm differ
 // from the host's). Exit code 77 (ctest: skipped) when there is no usable device. The same code
 // runs on the host emulation in tests/backend/test_cuda_emulated.cpp; this TU also proves that
@@ -22,6 +23,7 @@
 #include "taynode/ode.hpp"
 #include "taynode/ode/backend_vector_space.hpp"
 #include "taynode/taylor/network_taylor.hpp"
+#include "taynode/taylor/resident_solve.hpp"
 
 using namespace taynode;
 using backend::Cuda;
@@ -130,6 +132,47 @@ void solve_dopri5() {
   if (a.stats.nfe != b.stats.nfe) {
     ++failures;
     std::printf("FAILED solve: nfe %ld vs %ld\n", long(a.stats.nfe), long(b.stats.nfe));
+  }
+}
+
+// resident_dopri5 (one cooperative kernel) against taynode::solve on backend::Cpu: the MNIST-shaped
+// dynamics (784 → 100 → 784 in double at batch 100, a smaller one in float) for every
+// rows_per_block; the statistics must agree in double.
+template <class T>
+void resident_solve() {
+  const bool dbl = sizeof(T) == sizeof(double);
+  const Index dim = dbl ? 784 : 40, batch = dbl ? 100 : 37;
+  auto net = nn::mnist_dynamics<T>(dim, dbl ? 100 : 24);
+  fill_parameters(net, 4);
+  const Host<T> z0 = random_state<T>(batch, dim, 5);
+  NetworkTaylor<T> ws(net, 0, batch);
+  NetworkTaylor<T, Cuda> wsg(net, 0, batch);
+  auto f = [&](T t, const Host<T>& y, Host<T>& dy) { dy = ws.evaluate(t, y); };
+  SolveOptions<T> o;
+  o.rtol = o.atol = dbl ? T(1e-9) : T(1e-5);
+  const auto cpu = solve(f, z0, std::vector<T>{T(0), T(1)}, Dopri5{}, o);
+  const auto z0g = backend::to_backend<Cuda>(z0);
+  for (int rows : {1, 2, 4, 8}) {
+    Cuda::Matrix<T> z1;
+    const auto st = resident_dopri5(wsg, z0g, T(0), T(1), z1, o, ResidentOptions{rows, 128});
+    const std::string tag = std::string("resident_dopri5 ") + (dbl ? "double" : "float") + " rows_per_block " +
+                            std::to_string(rows);
+    // Float: the solve's tolerance (rounding may move a step decision); double: 1e-12.
+    if (dbl) {
+      expect_close_matrix(tag, cpu.y.back(), z1);
+      if (st.nfe != cpu.stats.nfe || st.rejected_steps != cpu.stats.rejected_steps) {
+        ++failures;
+        std::printf("FAILED %s: nfe %ld vs %ld\n", tag.c_str(), long(st.nfe), long(cpu.stats.nfe));
+      }
+    } else {
+      const Host<T> g = backend::to_host<Cuda>(z1);
+      const double scale = double(cpu.y.back().cwiseAbs().maxCoeff());
+      const double worst = double((cpu.y.back() - g).cwiseAbs().maxCoeff());
+      if (!(worst <= 1e-4 * scale)) {
+        ++failures;
+        std::printf("FAILED %s: relative difference %.3e\n", tag.c_str(), worst / scale);
+      }
+    }
   }
 }
 
@@ -394,6 +437,8 @@ int main() {
   part("NetworkTaylor double", network_taylor<double>);
   part("NetworkTaylor float", network_taylor<float>);
   part("Dopri5 solve", solve_dopri5);
+  part("resident Dopri5 solve double", resident_solve<double>);
+  part("resident Dopri5 solve float", resident_solve<float>);
   part("solve_gradient double", solve_gradient<double>);
   part("solve_gradient float", solve_gradient<float>);
   part("graphs", graphs);

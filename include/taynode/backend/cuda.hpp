@@ -241,6 +241,20 @@ struct CudaBackend {
     for_each(n, cuda::kernels::LogValues<T>{u, y});
   }
 
+  // A resident (cooperative) launch: body(team) on `blocks` × `threads` threads that are all on the
+  // device at once, team.sync_block() / sync_grid() their barriers, team.shared<T>() the block's
+  // `shared_bytes` (cuda::DeviceTeam; the emulation's cuda::EmulatedTeam). resident_blocks: how
+  // many such blocks fit at once (a larger launch fails).
+  template <class Body>
+  static unsigned resident_blocks(unsigned threads, std::size_t shared_bytes) {
+    return Runtime::template resident_blocks<Body>(threads, shared_bytes, "resident_blocks");
+  }
+  template <class Body>
+  static void launch_resident(unsigned blocks, unsigned threads, std::size_t shared_bytes, const Body& body,
+                              const char* op) {
+    Runtime::launch_resident(blocks, threads, shared_bytes, body, op);
+  }
+
   // Waits until every operation issued on this thread has finished (a kernel fault surfaces here).
   static void synchronize() { Runtime::synchronize("synchronize"); }
 

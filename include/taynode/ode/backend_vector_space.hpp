@@ -23,6 +23,37 @@
 namespace taynode {
 
 namespace ode_detail {
+// Element i of y + (h·c0)·k0 (n = 1) or y + h·(c0 k0 + c1 k1 + …) (n > 1): a stage's input (the
+// kernels below, and the resident solve of taylor/resident_solve.hpp).
+template <class T>
+TAYNODE_INLINE TAYNODE_HD T stage_value(T y, T h, std::size_t n, const T* c, const T* const* k, std::ptrdiff_t i) {
+  if (n == 1) return y + (h * c[0]) * k[0][i];
+  T acc = c[0] * k[0][i];
+  for (std::size_t j = 1; j < n; ++j) acc = acc + c[j] * k[j][i];
+  return y + h * acc;
+}
+// Element i's term ((Σ c_j k_j)·h / (atol + rtol·max(|y0|, |y1|)))² of the embedded error norm,
+// num and m as in the Eigen path's sq_sum_over.
+template <class T>
+TAYNODE_INLINE TAYNODE_HD T error_term(T y0, T y1, T h, T atol, T rtol, std::size_t n, const T* c, const T* const* k,
+                                       std::ptrdiff_t i) {
+  using std::abs;
+  T acc = c[0] * k[0][i];
+  for (std::size_t j = 1; j < n; ++j) acc = acc + c[j] * k[j][i];
+  const T err = acc * h;
+  const T a0 = abs(y0), a1 = abs(y1);
+  const T m = a0 < a1 ? a1 : a0;
+  const T r = err / (atol + rtol * m);
+  return r * r;
+}
+// The term (num / (atol + rtol·|y0|))² of the initial step's norms.
+template <class T>
+TAYNODE_INLINE TAYNODE_HD T norm_term(T num, T y0, T atol, T rtol) {
+  using std::abs;
+  const T r = num / (atol + rtol * abs(y0));
+  return r * r;
+}
+
 // out = y + (h·c0)·k0 (N = 1) or y + h·(c0 k0 + c1 k1 + …) (N > 1).
 template <class T, std::size_t N>
 struct AddScaledKernel {
@@ -31,15 +62,7 @@ struct AddScaledKernel {
   T h;
   T c[N];
   const T* k[N];
-  TAYNODE_INLINE TAYNODE_HD void operator()(std::ptrdiff_t i) const {
-    if constexpr (N == 1) {
-      out[i] = y[i] + (h * c[0]) * k[0][i];
-    } else {
-      T acc = c[0] * k[0][i];
-      for (std::size_t j = 1; j < N; ++j) acc = acc + c[j] * k[j][i];
-      out[i] = y[i] + h * acc;
-    }
-  }
+  TAYNODE_INLINE TAYNODE_HD void operator()(std::ptrdiff_t i) const { out[i] = stage_value(y[i], h, N, c, k, i); }
 };
 // out = (h·c0)·k0 (N = 1) or h·(c0 k0 + c1 k1 + …) (N > 1): the reverse sweep's k̄ combinations.
 template <class T, std::size_t N>
@@ -67,14 +90,7 @@ struct ErrorTermKernel {
   T c[N];
   const T* k[N];
   TAYNODE_INLINE TAYNODE_HD void operator()(std::ptrdiff_t i) const {
-    using std::abs;
-    T acc = c[0] * k[0][i];
-    for (std::size_t j = 1; j < N; ++j) acc = acc + c[j] * k[j][i];
-    const T err = acc * h;
-    const T a0 = abs(y0[i]), a1 = abs(y1[i]);
-    const T m = a0 < a1 ? a1 : a0;
-    const T r = err / (atol + rtol * m);
-    term[i] = r * r;
+    term[i] = error_term(y0[i], y1[i], h, atol, rtol, N, c, k, i);
   }
 };
 // term_i = ((a_i − b_i) / (atol + rtol·|y0_i|))² (b null: a_i alone).
@@ -84,10 +100,7 @@ struct NormTermKernel {
   const T *a, *b, *y0;
   T atol, rtol;
   TAYNODE_INLINE TAYNODE_HD void operator()(std::ptrdiff_t i) const {
-    using std::abs;
-    const T num = b ? a[i] - b[i] : a[i];
-    const T r = num / (atol + rtol * abs(y0[i]));
-    term[i] = r * r;
+    term[i] = norm_term(b ? a[i] - b[i] : a[i], y0[i], atol, rtol);
   }
 };
 // term_i = x_i − x_i: 0 for finite x_i, NaN otherwise (as Eigen's allFinite).

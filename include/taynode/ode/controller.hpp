@@ -40,6 +40,7 @@
 #include <variant>
 #include <vector>
 
+#include "taynode/config.hpp"
 #include "taynode/ode/errors.hpp"
 #include "taynode/ode/initial_step.hpp"
 #include "taynode/ode/stepper.hpp"
@@ -91,7 +92,7 @@ class StepSizeControl {
                                            Real(1) / Real(error_order), c.no_growth_after_reject},
                         error_order) {}
 
-  bool accept(Real err) const { return err <= Real(1); }
+  TAYNODE_HD bool accept(Real err) const { return err <= Real(1); }
 
   // Next step size after an attempt with step h and scaled error err, with Hairer's arithmetic
   // (DOPCOR: FAC11 = ERR**EXPO1, FAC = FAC11/FACOLD**BETA, ...). exp/log instead of the two pow
@@ -100,16 +101,18 @@ class StepSizeControl {
   // the error of the previous accepted step: it is computed right after that step is accepted
   // (the same call with the same arguments, so the same bits), where it is off the critical path
   // from the error estimate to the next step's first stage.
-  Real propose(Real err, Real h) {
-    using std::max;
-    using std::min;
+  // (Host and device: the resident solve, taylor/resident_solve.hpp, runs it in its kernel.)
+  TAYNODE_HD Real propose(Real err, Real h) {
+    using std::abs;
     using std::pow;
+    const auto max = [](Real a, Real b) { return a < b ? b : a; };  // std::max's result, on both sides
+    const auto min = [](Real a, Real b) { return b < a ? b : a; };
     const Real fac11 = pow(err, expo1_);
     if (err <= Real(1)) {
       Real fac = beta_ != Real(0) ? fac11 / facold_pow_ : fac11;
       fac = max(facc2_, min(facc1_, fac / safety_));
       Real h_new = h / fac;
-      if (rejected_ && no_growth_after_reject_ && std::abs(h_new) > std::abs(h)) h_new = h;
+      if (rejected_ && no_growth_after_reject_ && abs(h_new) > abs(h)) h_new = h;
       rejected_ = false;
       if (beta_ != Real(0)) facold_pow_ = pow(max(err, Real(1.0e-4)), beta_);
       return h_new;
@@ -304,15 +307,21 @@ struct HairerController : InterpolatedOutputs {
   }
 
   TAYNODE_ODE_INLINE Real clip(Real t, Real h, bool& last) const {
-    using std::abs;
-    // (h = 0 is caught too: 0 ≤ |t|·eps.)
-    if (Real(0.1) * abs(h) <= abs(t) * std::numeric_limits<Real>::epsilon())
+    if (!clip_to_end(t, h, t_end_, dir_, last))
       ode_detail::fail(SolveErrorKind::step_size_underflow, "step size underflow: h=", h, " at t=", t);
-    if ((t + Real(1.01) * h - t_end_) * dir_ > Real(0)) {
-      h = t_end_ - t;
+    return h;
+  }
+  // clip's arithmetic (host and device: taylor/resident_solve.hpp): false on underflow, 0.1|h| ≤
+  // |t|·eps (h = 0 too); else h becomes the step to attempt — the last one, stretched by up to
+  // 1.01, ends on t_end.
+  TAYNODE_HD static bool clip_to_end(Real t, Real& h, Real t_end, Real dir, bool& last) {
+    using std::abs;
+    if (Real(0.1) * abs(h) <= abs(t) * std::numeric_limits<Real>::epsilon()) return false;
+    if ((t + Real(1.01) * h - t_end) * dir > Real(0)) {
+      h = t_end - t;
       last = true;
     }
-    return h;
+    return true;
   }
 
   template <class Method, class State>
@@ -327,18 +336,16 @@ struct HairerController : InterpolatedOutputs {
   }
 
   TAYNODE_ODE_INLINE Real step_end(Real t, Real h, bool last) const { return last ? t_end_ : t + h; }
-  TAYNODE_ODE_INLINE Real limit(Real h) const {
+  TAYNODE_ODE_INLINE Real limit(Real h) const { return limit_to(h, h_max_, dir_); }
+  TAYNODE_HD static Real limit_to(Real h, Real h_max, Real dir) {
     using std::abs;
-    return abs(h) > h_max_ ? dir_ * h_max_ : h;
+    return abs(h) > h_max ? dir * h_max : h;
   }
   TAYNODE_ODE_INLINE static bool finished(bool last, bool /*outputs_done*/) { return last; }
   static constexpr bool checks_finite() { return true; }
   static constexpr bool uses_error_norm() { return true; }
 
- private:
-  StepSizeControl<Real> rule_;
-  Real t_end_{}, dir_{}, h_max_{};
-
+  // The running step-size rule for Method from a controller choice (validated).
   template <class Method>
   static StepSizeControl<Real> make_rule(
       std::variant<MethodDefaultController, PIController<Real>, IntegralController<Real>> c_in) {
@@ -362,6 +369,10 @@ struct HairerController : InterpolatedOutputs {
         },
         c_in);
   }
+
+ private:
+  StepSizeControl<Real> rule_;
+  Real t_end_{}, dir_{}, h_max_{};
 };
 
 // ---- the reference code's dopri5 (jax.experimental.ode of 2020; REFERENCE.md §5) ------------------

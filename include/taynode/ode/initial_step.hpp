@@ -10,9 +10,35 @@
 #include <algorithm>
 #include <cmath>
 
+#include "taynode/config.hpp"
 #include "taynode/ode/vector_space.hpp"
 
 namespace taynode {
+
+// hairer_initial_step's arithmetic (host and device: taylor/resident_solve.hpp). The probe step
+// from dnf = Σ(f0/sk)², dny = Σ(y0/sk)²:
+template <class Real>
+TAYNODE_HD Real hairer_probe_step(Real dnf, Real dny, Real h_max, Real direction) {
+  using std::sqrt;
+  const Real h = (dnf <= Real(1e-10) || dny <= Real(1e-10)) ? Real(1e-6) : sqrt(dny / dnf) * Real(0.01);
+  return (h_max < h ? h_max : h) * direction;  // std::min's result (a NaN h stays NaN)
+}
+// and the initial step from the probe h and dd = Σ((f1 − f0)/sk)² at the probe.
+template <class Real>
+TAYNODE_HD Real hairer_step_from_probe(Real h, Real dd, Real dnf, int order, Real h_max, Real direction) {
+  using std::abs;
+  using std::pow;
+  using std::sqrt;
+  const Real der2 = sqrt(dd) / h;
+  const Real a = abs(der2), b = sqrt(dnf);
+  const Real der12 = a < b ? b : a;
+  const Real h1 = der12 <= Real(1e-15) ? (Real(1e-6) < abs(h) * Real(1e-3) ? abs(h) * Real(1e-3) : Real(1e-6))
+                                       : pow(Real(0.01) / der12, Real(1) / Real(order));
+  Real m = Real(100) * abs(h);
+  if (h1 < m) m = h1;
+  if (h_max < m) m = h_max;
+  return m * direction;
+}
 
 // f(t, y, dy); f0 = f(t0, y0); y1 and f1 are scratch buffers shaped like y0. (The norms of both
 // rules are sums over all shards of a split system: Tolerances::over_shards.)
@@ -20,21 +46,12 @@ template <class State, class F, class Real>
 Real hairer_initial_step(F& f, Real t0, const State& y0, const State& f0, State& y1, State& f1,
                          int order, Real h_max, Real direction, const Tolerances<Real>& tol) {
   using VS = VectorSpace<State>;
-  using std::abs;
-  using std::max;
-  using std::min;
-  using std::pow;
-  using std::sqrt;
   const auto [dnf, dny] = tol.over_shards(VS::scaled_sq_norm(f0, y0, tol), VS::scaled_sq_norm(y0, y0, tol));
-  Real h = (dnf <= Real(1e-10) || dny <= Real(1e-10)) ? Real(1e-6) : sqrt(dny / dnf) * Real(0.01);
-  h = min(h, h_max) * direction;
+  const Real h = hairer_probe_step(dnf, dny, h_max, direction);
   VS::add_scaled(y1, y0, h, std::array<Real, 1>{Real(1)}, f0);
   f(t0 + h, y1, f1);
-  const Real der2 = sqrt(tol.over_shards(VS::scaled_sq_norm_diff(f1, f0, y0, tol))) / h;
-  const Real der12 = max(abs(der2), sqrt(dnf));
-  const Real h1 = der12 <= Real(1e-15) ? max(Real(1e-6), abs(h) * Real(1e-3))
-                                       : pow(Real(0.01) / der12, Real(1) / Real(order));
-  return min({Real(100) * abs(h), h1, h_max}) * direction;
+  return hairer_step_from_probe(h, tol.over_shards(VS::scaled_sq_norm_diff(f1, f0, y0, tol)), dnf, order, h_max,
+                                direction);
 }
 
 // The initial step of the reference code's dopri5 (jax.experimental.ode of 2020; REFERENCE.md §5),

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "taynode/config.hpp"
 #include "taynode/ode/tableau.hpp"
 #include "taynode/ode/vector_space.hpp"
 
@@ -191,7 +192,7 @@ struct StageCotangentTerms {
 // reciprocal: the same correctly rounded value, without a division's latency on the path from
 // the error estimate to the next step size.
 template <class Real>
-TAYNODE_ODE_INLINE Real mean_of(Real sum, std::ptrdiff_t count) {
+TAYNODE_ODE_INLINE TAYNODE_HD Real mean_of(Real sum, std::ptrdiff_t count) {
   if (count > 0 && (count & (count - 1)) == 0) return sum * (Real(1) / Real(count));
   return sum / Real(count);
 }

@@ -10,6 +10,7 @@
 #error "taynode/backend/cuda/device_runtime.hpp needs nvcc (use backend::CudaEmulated on the host)"
 #endif
 
+#include <cooperative_groups.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -34,6 +35,31 @@ template <class Body>
 __global__ void run_body(Body body) {
   body(ThreadIndex{Index(blockIdx.x), Index(blockIdx.y), Index(threadIdx.x), Index(threadIdx.y), Index(blockDim.x),
                    Index(blockDim.y), Index(gridDim.x), Index(gridDim.y)});
+}
+}  // namespace detail
+
+// What one thread of a resident (cooperative) launch sees: its block and thread, the block and
+// grid barriers, the block's dynamic shared memory (EmulatedTeam is the host's).
+class DeviceTeam {
+ public:
+  __device__ Index block() const { return Index(blockIdx.x); }
+  __device__ Index blocks() const { return Index(gridDim.x); }
+  __device__ Index thread() const { return Index(threadIdx.x); }
+  __device__ Index threads() const { return Index(blockDim.x); }
+  __device__ void sync_block() const { __syncthreads(); }
+  __device__ void sync_grid() const { cooperative_groups::this_grid().sync(); }
+  template <class T>
+  __device__ T* shared() const {
+    extern __shared__ float4 taynode_team_shared[];  // 16-byte aligned
+    return reinterpret_cast<T*>(taynode_team_shared);
+  }
+};
+
+namespace detail {
+template <class Body>
+__global__ void run_team(Body body) {
+  const DeviceTeam team;
+  body(team);
 }
 }  // namespace detail
 
@@ -154,6 +180,34 @@ struct DeviceRuntime {
       throw Error("cudaMemcpyAsync", "operation not permitted when stream is capturing (a host copy)", op);
   }
 
+  // A cooperative launch (cudaLaunchCooperativeKernel): all `blocks` resident at once, which
+  // resident_blocks bounds (the occupancy of run_team<Body> times the SMs); body(team) on every
+  // thread, team.sync_grid() a barrier of the whole grid.
+  template <class Body>
+  static unsigned resident_blocks(unsigned threads, std::size_t shared_bytes, const char* op) {
+    int device = 0, cooperative = 0, sms = 0, per_sm = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice", op);
+    check(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device), "cudaDeviceGetAttribute", op);
+    if (!cooperative) throw Error("cudaDeviceGetAttribute", "the device has no cooperative launches", op);
+    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute", op);
+    allow_shared<Body>(shared_bytes, op);
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, detail::run_team<Body>, int(threads), shared_bytes),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor", op);
+    return unsigned(per_sm) * unsigned(sms);
+  }
+  template <class Body>
+  static void launch_resident(unsigned blocks, unsigned threads, std::size_t shared_bytes, const Body& body,
+                              const char* op) {
+    static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
+    allow_shared<Body>(shared_bytes, op);
+    Body copy = body;
+    void* args[] = {&copy};
+    (void)cudaGetLastError();
+    check(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(&detail::run_team<Body>), dim3(blocks),
+                                      dim3(threads), args, shared_bytes, Context::current().stream()),
+          "cudaLaunchCooperativeKernel", op);
+  }
+
   template <class Body>
   static void launch(Dim grid, Dim block, const Body& body, const char* op) {
     static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
@@ -221,6 +275,15 @@ struct DeviceRuntime {
     else
       check(cublasSgemm(h, ta, tb, int(m), int(n), int(k), &alpha, a, int(lda), b, int(ldb), &beta, c, int(ldc)),
             "cublasSgemm", op);
+  }
+
+ private:
+  // Dynamic shared memory beyond 48 KiB must be allowed per kernel (sm_90: up to 227 KiB).
+  template <class Body>
+  static void allow_shared(std::size_t shared_bytes, const char* op) {
+    if (shared_bytes > (std::size_t(48) << 10))
+      check(cudaFuncSetAttribute(detail::run_team<Body>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)),
+            "cudaFuncSetAttribute", op);
   }
 };
 

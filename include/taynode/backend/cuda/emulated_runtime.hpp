@@ -12,12 +12,20 @@
 //    not read);
 //  * graph capture (cuda::Graph): launches, GEMMs and device copies are recorded as closures with
 //    their arguments frozen instead of run, and a replay runs them in order; a host transfer or a
-//    synchronize while capturing fails as on a device.
+//    synchronize while capturing fails as on a device;
+//  * launch_resident(blocks, threads, shared bytes, body): a cooperative launch, every thread of
+//    every block a std::thread, with std::barriers for the block and grid synchronizations and a
+//    poisoned shared-memory block per block (cuda::EmulatedTeam), so a body's synchronization is
+//    exercised, not just its arithmetic.
 
+#include <barrier>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -26,6 +34,31 @@
 #include "taynode/backend/cuda/launch.hpp"
 
 namespace taynode::cuda {
+
+// What one thread of a resident launch sees (the device's is DeviceTeam, device_runtime.hpp).
+class EmulatedTeam {
+ public:
+  EmulatedTeam(Index block, Index blocks, Index thread, Index threads, std::barrier<>& block_barrier,
+               std::barrier<>& grid_barrier, unsigned char* shared)
+      : block_(block), blocks_(blocks), thread_(thread), threads_(threads), block_barrier_(&block_barrier),
+        grid_barrier_(&grid_barrier), shared_(shared) {}
+  Index block() const { return block_; }
+  Index blocks() const { return blocks_; }
+  Index thread() const { return thread_; }
+  Index threads() const { return threads_; }
+  void sync_block() const { block_barrier_->arrive_and_wait(); }
+  void sync_grid() const { grid_barrier_->arrive_and_wait(); }
+  template <class T>
+  T* shared() const {
+    return reinterpret_cast<T*>(shared_);
+  }
+
+ private:
+  Index block_, blocks_, thread_, threads_;
+  std::barrier<>* block_barrier_;
+  std::barrier<>* grid_barrier_;
+  unsigned char* shared_;
+};
 
 struct EmulatedRuntime {
   static constexpr const char* name = "emulated";
@@ -109,6 +142,44 @@ struct EmulatedRuntime {
           for (unsigned ty = 0; ty < block.y; ++ty)
             for (unsigned tx = 0; tx < block.x; ++tx)
               copy(ThreadIndex{bx, by, tx, ty, block.x, block.y, grid.x, grid.y});
+    });
+  }
+
+  // A cooperative launch: all `blocks` resident at once (resident_blocks bounds them), body(team)
+  // on every thread, team.sync_grid() a barrier of the whole grid.
+  static constexpr std::size_t max_shared_per_block = std::size_t(227) << 10;  // sm_90's opt-in limit
+  template <class Body>
+  static unsigned resident_blocks(unsigned /*threads*/, std::size_t /*shared_bytes*/, const char* /*op*/) {
+    return 132;  // an H100/H200's SM count, one block each
+  }
+  template <class Body>
+  static void launch_resident(unsigned blocks, unsigned threads, std::size_t shared_bytes, const Body& body,
+                              const char* op) {
+    static_assert(std::is_trivially_copyable_v<Body>, "a kernel body is passed to the device by value");
+    if (blocks == 0 || threads == 0 || threads > max_threads_per_block)
+      throw Error("cudaLaunchCooperativeKernel", "invalid configuration argument", op);
+    if (shared_bytes > max_shared_per_block)
+      throw Error("cudaLaunchCooperativeKernel", "too many resources requested for launch", op);
+    run_or_record([blocks, threads, shared_bytes, copy = body] {
+      std::barrier<> grid(std::ptrdiff_t(blocks) * threads);
+      std::vector<std::unique_ptr<std::barrier<>>> block_barriers;
+      // Aligned like the device's dynamic shared memory, poisoned like the pool's blocks.
+      std::vector<std::vector<std::max_align_t>> shared(blocks);
+      for (unsigned b = 0; b < blocks; ++b) {
+        block_barriers.push_back(std::make_unique<std::barrier<>>(std::ptrdiff_t(threads)));
+        shared[b].resize(shared_bytes / sizeof(std::max_align_t) + 1);
+        std::memset(shared[b].data(), 0xFF, shared[b].size() * sizeof(std::max_align_t));
+      }
+      std::vector<std::thread> team;
+      team.reserve(std::size_t(blocks) * threads);
+      for (unsigned b = 0; b < blocks; ++b)
+        for (unsigned t = 0; t < threads; ++t)
+          team.emplace_back([&, b, t] {
+            const EmulatedTeam member(b, blocks, t, threads, *block_barriers[b], grid,
+                                      reinterpret_cast<unsigned char*>(shared[b].data()));
+            copy(member);
+          });
+      for (auto& th : team) th.join();
     });
   }
 
