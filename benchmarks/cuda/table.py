@@ -57,7 +57,10 @@ def main(path):
         print(line)
     print("\nacceptance (batch 100, float32; x = limit / measured, >= 1 meets it):")
     for fig, detail, limit in LIMITS:
-        for variant in (detail, (detail + " device").strip(), (detail + " graph").strip()):
+        variants = [detail, (detail + " device").strip(), (detail + " graph").strip()]
+        if fig == "dopri5_solve":  # the resident kernel (taylor/resident_solve.hpp), each rows_per_block
+            variants += [f"{detail}, resident {n} rows/block" for n in (1, 2, 4, 8)]
+        for variant in variants:
             r = ours.get((fig, "float", 100, variant))
             if r and "us" in r:
                 print(f"  {fig:13} {variant:28} {r['us']:10.1f} us  limit {limit:7.0f}  x {limit / r['us']:.2f}")

@@ -152,11 +152,12 @@ void resident_solve() {
   o.rtol = o.atol = dbl ? T(1e-9) : T(1e-5);
   const auto cpu = solve(f, z0, std::vector<T>{T(0), T(1)}, Dopri5{}, o);
   const auto z0g = backend::to_backend<Cuda>(z0);
-  for (int rows : {1, 2, 4, 8}) {
+  for (int rows : {1, 2, 4, 8, -4}) {  // -4: 4 rows per group, 3 blocks taking several groups each
     Cuda::Matrix<T> z1;
-    const auto st = resident_dopri5(wsg, z0g, T(0), T(1), z1, o, ResidentOptions{rows, 128});
+    const ResidentOptions ro{rows < 0 ? -rows : rows, 128, rows < 0 ? 3u : 0u};
+    const auto st = resident_dopri5(wsg, z0g, T(0), T(1), z1, o, ro);
     const std::string tag = std::string("resident_dopri5 ") + (dbl ? "double" : "float") + " rows_per_block " +
-                            std::to_string(rows);
+                            std::to_string(ro.rows_per_block) + " max_blocks " + std::to_string(ro.max_blocks);
     // Float: the solve's tolerance (rounding may move a step decision); double: 1e-12.
     if (dbl) {
       expect_close_matrix(tag, cpu.y.back(), z1);

@@ -49,12 +49,15 @@
 
 namespace taynode {
 
-// How the batch is spread over the device: each block owns rows_per_block rows (1, 2, 4 or 8) and
-// runs threads_per_block threads (a multiple of 32, at most 1024). More rows per block: fewer
-// blocks, each reading the weights once for more rows (less L2 traffic, more work per block).
+// How the batch is spread over the device: the rows in groups of rows_per_block (1, 2, 4 or 8), one
+// block per group while they fit on the device at once (at most max_blocks; 0: no limit of one's
+// own), a block taking groups block, block + blocks, … beyond; threads_per_block threads each (a
+// multiple of 32, at most 1024). More rows per group: each weight read once for more rows (less L2
+// traffic), fewer blocks.
 struct ResidentOptions {
   int rows_per_block = 4;
   int threads_per_block = 128;
+  unsigned max_blocks = 0;
 };
 
 namespace resident_detail {
@@ -131,12 +134,9 @@ struct Dopri5Body {
 
   template <class Team>
   TAYNODE_HD void operator()(const Team& team) const {
-    T* x = team.template shared<T>();  // the stage input of this block's rows, R × width
+    T* x = team.template shared<T>();  // the stage input of one group of rows, R × width
     T* scratch = x + R * width;          // a layer's output, R × width
     T* red = scratch + R * width;        // one partial sum per thread
-    const Index r0 = team.block() * R;
-    const int nr = r0 < rows ? int(rows - r0 < R ? rows - r0 : R) : 0;
-    const Index first = r0 * dim, mine = Index(nr) * dim;  // this block's elements [first, first + mine)
     unsigned round = 0;
     Report<T> out{int(Status::done), t0, T(0), 0, 0, 0, 0, 0};
 
@@ -150,7 +150,7 @@ struct Dopri5Body {
         L.wt[i * L.out + j] = L.w[j * L.ldw + off + i];
       }
     }
-    for (Index m = team.thread(); m < mine; m += team.threads()) y_out[first + m] = z0[first + m];
+    each_element(team, [&](Index i) { y_out[i] = z0[i]; });
     team.sync_grid();
 
     T* kk[7];
@@ -160,14 +160,11 @@ struct Dopri5Body {
     const T dir = t1 > t0 ? T(1) : T(-1);
 
     // f(t0, z0), and both finite (as taynode::solve checks before the first step).
-    for (Index m = team.thread(); m < mine; m += team.threads()) x[(m / dim) * width + m % dim] = y[first + m];
-    team.sync_block();
-    evaluate(team, t0, kk[0], x, scratch, nr, r0);
+    stage(team, t0, kk[0], x, scratch, [&](Index i) { return y[i]; });
     out.nfe = 1;
     {
       T part = T(0);
-      for (Index m = team.thread(); m < mine; m += team.threads())
-        part += (y[first + m] - y[first + m]) + (kk[0][first + m] - kk[0][first + m]);
+      each_element(team, [&](Index i) { part += (y[i] - y[i]) + (kk[0][i] - kk[0][i]); });
       if (!finite(grid_sum(team, part, red, round))) return finish(team, out, Status::non_finite_start, y);
     }
 
@@ -175,24 +172,19 @@ struct Dopri5Body {
     T h = first_step;
     if (h == T(0)) {
       T dnf = T(0), dny = T(0);
-      for (Index m = team.thread(); m < mine; m += team.threads()) {
-        const Index i = first + m;
+      each_element(team, [&](Index i) {
         dnf += ode_detail::norm_term(kk[0][i], y[i], atol, rtol);
         dny += ode_detail::norm_term(y[i], y[i], atol, rtol);
-      }
+      });
       dnf = grid_sum(team, dnf, red, round);
       dny = grid_sum(team, dny, red, round);
       h = hairer_probe_step(dnf, dny, h_max, dir);
       const T one[1] = {T(1)};
       const T* f0[1] = {kk[0]};
-      for (Index m = team.thread(); m < mine; m += team.threads())
-        x[(m / dim) * width + m % dim] = ode_detail::stage_value(y[first + m], h, 1, one, f0, first + m);
-      team.sync_block();
-      evaluate(team, t0 + h, kk[6], x, scratch, nr, r0);
+      stage(team, t0 + h, kk[6], x, scratch, [&](Index i) { return ode_detail::stage_value(y[i], h, 1, one, f0, i); });
       ++out.nfe;
       T dd = T(0);
-      for (Index m = team.thread(); m < mine; m += team.threads())
-        dd += ode_detail::norm_term(kk[6][first + m] - kk[0][first + m], y[first + m], atol, rtol);
+      each_element(team, [&](Index i) { dd += ode_detail::norm_term(kk[6][i] - kk[0][i], y[i], atol, rtol); });
       h = hairer_step_from_probe(h, grid_sum(team, dd, red, round), dnf, Dopri5::order, h_max, dir);
       out.h = h;
       if (!finite(h) || h == T(0)) return finish(team, out, Status::no_initial_step, y);
@@ -214,21 +206,19 @@ struct Dopri5Body {
       for (int s = 1; s < 7; ++s) {
         const T* ks[6];
         for (int j = 0; j < a_n[s]; ++j) ks[j] = kk[a_idx[s][j]];
-        for (Index m = team.thread(); m < mine; m += team.threads()) {
-          const T v = ode_detail::stage_value(y[first + m], h, std::size_t(a_n[s]), a[s], ks, first + m);
-          x[(m / dim) * width + m % dim] = v;
-          if (s == 6) y_new[first + m] = v;  // FSAL: stage 7's input is y1
-        }
-        team.sync_block();
-        evaluate(team, t + c[s] * h, kk[s], x, scratch, nr, r0);
+        stage(team, t + c[s] * h, kk[s], x, scratch, [&](Index i) {
+          const T v = ode_detail::stage_value(y[i], h, std::size_t(a_n[s]), a[s], ks, i);
+          if (s == 6) y_new[i] = v;  // FSAL: stage 7's input is y1
+          return v;
+        });
       }
       out.nfe += 6;
       const T* ke[6];
       for (int j = 0; j < e_n; ++j) ke[j] = kk[e_idx[j]];
       T part = T(0);
-      for (Index m = team.thread(); m < mine; m += team.threads())
-        part += ode_detail::error_term(y[first + m], y_new[first + m], h, atol, rtol, std::size_t(e_n), e, ke,
-                                       first + m);
+      each_element(team, [&](Index i) {
+        part += ode_detail::error_term(y[i], y_new[i], h, atol, rtol, std::size_t(e_n), e, ke, i);
+      });
       using std::sqrt;
       const T err = sqrt(ode_detail::mean_of(grid_sum(team, part, red, round), count));
       if (!finite(err)) return finish(team, out, Status::non_finite_error, y);
@@ -254,7 +244,7 @@ struct Dopri5Body {
     }
     out.t = t;
     T part = T(0);
-    for (Index m = team.thread(); m < mine; m += team.threads()) part += y[first + m] - y[first + m];
+    each_element(team, [&](Index i) { part += y[i] - y[i]; });
     finish(team, out, finite(grid_sum(team, part, red, round)) ? Status::done : Status::non_finite_end, y);
   }
 
@@ -322,13 +312,36 @@ struct Dopri5Body {
     return total;
   }
 
+  // This block's groups of rows: g = block, block + blocks, … (R rows each, the last one partial):
+  // fn(first row, rows in the group).
+  template <class Team, class F>
+  TAYNODE_HD void each_group(const Team& team, F&& fn) const {
+    const Index groups = (rows + R - 1) / R;
+    for (Index g = team.block(); g < groups; g += team.blocks()) fn(g * R, int(rows - g * R < R ? rows - g * R : R));
+  }
+  // fn(i) for this thread's share of the elements of this block's rows.
+  template <class Team, class F>
+  TAYNODE_HD void each_element(const Team& team, F&& fn) const {
+    each_group(team, [&](Index r0, int nr) {
+      for (Index m = team.thread(); m < Index(nr) * dim; m += team.threads()) fn(r0 * dim + m);
+    });
+  }
+  // For each group of this block's rows: the stage input value(i) into x, then f(tt, ·) of it into
+  // kout's rows.
+  template <class Team, class V>
+  TAYNODE_HD void stage(const Team& team, T tt, T* kout, T* x, T* scratch, V&& value) const {
+    each_group(team, [&](Index r0, int nr) {
+      for (Index m = team.thread(); m < Index(nr) * dim; m += team.threads())
+        x[(m / dim) * width + m % dim] = value(r0 * dim + m);
+      team.sync_block();
+      evaluate(team, tt, kout, x, scratch, nr, r0);
+    });
+  }
+
   // The final state into y_out, the report by one thread. Every thread gets here at the same point.
   template <class Team>
   TAYNODE_HD void finish(const Team& team, Report<T> out, Status status, const T* y) const {
-    const Index r0 = team.block() * R;
-    const Index first = r0 * dim, mine = r0 < rows ? (rows - r0 < R ? rows - r0 : R) * dim : 0;
-    if (y != y_out)
-      for (Index m = team.thread(); m < mine; m += team.threads()) y_out[first + m] = y[first + m];
+    if (y != y_out) each_element(team, [&](Index i) { y_out[i] = y[i]; });
     if (team.block() == 0 && team.thread() == 0) {
       out.status = int(status);
       *report = out;
@@ -464,8 +477,8 @@ SolveStatistics<T> resident_dopri5(NetworkTaylor<T, B>& ws, const backend::Matri
       }
   }
   const Gathered<T> g = gather_dopri5<T>();
-  const unsigned blocks = unsigned((rows + R - 1) / R);
-  Buffer slots(std::size_t(2) * blocks);
+  const Index groups = (rows + R - 1) / R;
+  Buffer slots;  // sized by the launch (its block count)
   typename B::template Buffer<unsigned long long> report_buffer((sizeof(Report<T>) + 7) / 8);  // downloaded as words
 
   auto run = [&]<int Rows>() {
@@ -477,7 +490,6 @@ SolveStatistics<T> resident_dopri5(NetworkTaylor<T, B>& ws, const backend::Matri
     body.y_out = z1.data();
     body.y_alt = y_alt.data();
     for (int j = 0; j < 7; ++j) body.k[j] = stages.data() + std::size_t(j) * std::size_t(n);
-    body.slots = slots.data();
     body.report = reinterpret_cast<Report<T>*>(report_buffer.data());
     body.n_layers = n_layers;
     for (int l = 0; l < n_layers; ++l) body.layers[l] = layers[l];
@@ -501,11 +513,14 @@ SolveStatistics<T> resident_dopri5(NetworkTaylor<T, B>& ws, const backend::Matri
     body.count = n;
     const std::size_t shared = (std::size_t(2) * Rows * std::size_t(width) + std::size_t(P)) * sizeof(T);
     const unsigned fit = B::template resident_blocks<Body>(unsigned(P), shared);
-    if (blocks > fit)
-      invalid("a batch of " + std::to_string(rows) + " rows needs " + std::to_string(blocks) + " blocks of " +
-              std::to_string(Rows) + " rows, but only " + std::to_string(fit) +
-              " fit on the device at once; use more rows_per_block");
-    B::launch_resident(blocks, unsigned(P), shared, body, "resident_dopri5");
+    if (fit == 0)
+      invalid("no block of " + std::to_string(P) + " threads with " + std::to_string(shared) +
+              " bytes of shared memory fits on the device; use fewer rows_per_block or threads_per_block");
+    Index blocks = groups < Index(fit) ? groups : Index(fit);
+    if (resident.max_blocks > 0 && Index(resident.max_blocks) < blocks) blocks = Index(resident.max_blocks);
+    slots = Buffer(std::size_t(2) * std::size_t(blocks));
+    body.slots = slots.data();
+    B::launch_resident(unsigned(blocks), unsigned(P), shared, body, "resident_dopri5");
   };
   if (R == 1) run.template operator()<1>();
   if (R == 2) run.template operator()<2>();
