@@ -9,7 +9,7 @@
 //   const SolveStatistics<float> st = resident_dopri5(ws, z0, 0.0f, 1.0f, z1, options);
 //
 // Why it can be one kernel: an MLP's f acts on each row of the batch alone, and the batch's
-// Runge–Kutta stages are elementwise, so a block that owns a few rows evaluates every stage of
+// Runge–Kutta stages are elementwise, so a block that owns a group of rows evaluates every stage of
 // them without waiting for other blocks (the layers' activations in shared memory, the weights
 // read transposed — coalesced — from L2). Only the error norm of an attempt (Hairer's RMS norm over
 // the whole batch: one step size for the joint system, as taynode::solve) needs the grid: one
@@ -24,7 +24,7 @@
 // differs from it by rounding only (the layers' dot products and the norms' sums add in other
 // orders), and the statistics agree unless a step decision sits on that rounding.
 // Supported: Linear, ConcatLinear, Sigmoid, Tanh and Softplus layers (up to 8; not ConcatSquash),
-// scalar tolerances, StepControl::hairer. Other options raise std::invalid_argument (SolveError).
+// scalar tolerances, StepControl::hairer. Anything else raises SolveError (invalid_argument kind).
 
 #include <cstddef>
 #include <cstring>
